@@ -1,0 +1,29 @@
+# Two entry points (README): `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.netscale-installed
+
+.PHONY: demo test lint docs clean
+
+# torch and torchvision are pinned first so pip takes the builds this machine holds
+# (see README, "Installing"); everything else comes from pyproject.toml.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/netscale models list
+	$(BIN)/netscale models show regnet_y_400mf
+
+test: $(STAMP)
+	$(BIN)/ruff check netscale tests scripts
+	$(BIN)/python -m pytest -q -n 2
+
+docs: $(STAMP)
+	$(BIN)/python scripts/models_table.py > docs/models.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info
