@@ -1,0 +1,26 @@
+"""netscale: design, scale and train efficient image classifiers from one spec language."""
+
+from netscale.api import complexity, create_model, import_weights, resolve_spec
+from netscale.complexity import Complexity
+from netscale.families import ModelInfo, get_spec, list_models, model_info
+from netscale.spec import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec, spec_id
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Complexity",
+    "HeadSpec",
+    "ModelInfo",
+    "NetSpec",
+    "SpecError",
+    "StageSpec",
+    "StemSpec",
+    "complexity",
+    "create_model",
+    "get_spec",
+    "import_weights",
+    "list_models",
+    "model_info",
+    "resolve_spec",
+    "spec_id",
+]

@@ -1,0 +1,127 @@
+"""Dict / JSON / YAML round trip of specs and their content hash. No torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netscale.spec.net import SCHEMA_VERSION, HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
+
+_NESTED = {"stem": StemSpec, "head": HeadSpec}
+
+
+def to_dict(spec: NetSpec) -> dict[str, Any]:
+    """Plain-data form of a spec (tuples become lists); `from_dict` inverts it."""
+    out = dataclasses.asdict(spec)
+    out["stages"] = [dict(stage) for stage in out["stages"]]
+    return out
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise SpecError(f"{path} must be a mapping of field names to values, got {data!r}")
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise SpecError(f"unknown key {where!r}; allowed keys: {', '.join(allowed)}")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        where = f"{path}.{missing[0]}" if path else missing[0]
+        raise SpecError(f"missing required key {where!r}")
+    return cls(**data)
+
+
+def from_dict(data: dict[str, Any]) -> NetSpec:
+    """Build a validated `NetSpec` from plain data; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise SpecError(f"a spec must be a mapping, got {type(data).__name__}")
+    schema = data.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise SpecError(f"schema={schema!r} is invalid: this netscale reads schema "
+                        f"{SCHEMA_VERSION}")
+    fields = dict(data)
+    for key, cls in _NESTED.items():
+        if key in fields:
+            fields[key] = _build(cls, fields[key], key)
+    if "stages" in fields:
+        stages = fields["stages"]
+        if not isinstance(stages, list | tuple):
+            raise SpecError(f"stages must be a list of stage mappings, got {stages!r}")
+        fields["stages"] = tuple(_build(StageSpec, s, f"stages[{i}]")
+                                 for i, s in enumerate(stages))
+    return _build(NetSpec, fields, "")
+
+
+def canonical_json(spec: NetSpec) -> str:
+    """Sorted-key, whitespace-free JSON of a spec: the input of `spec_id`."""
+    return json.dumps(to_dict(spec), sort_keys=True, separators=(",", ":"))
+
+
+def spec_id(spec: NetSpec) -> str:
+    """Short content hash of the architecture (12 hex digits of SHA-256).
+
+    The `name` field is a label and is left out, so a renamed copy keeps its id.
+    """
+    data = to_dict(spec)
+    data.pop("name")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def dumps(spec: NetSpec, fmt: str = "yaml") -> str:
+    """Serialize a spec as "yaml" or "json" text."""
+    if fmt == "json":
+        return json.dumps(to_dict(spec), indent=2) + "\n"
+    if fmt == "yaml":
+        return yaml.safe_dump(to_dict(spec), sort_keys=False)
+    raise ValueError(f"fmt={fmt!r} is invalid; allowed: 'yaml', 'json'")
+
+
+def loads(text: str) -> NetSpec:
+    """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"not valid YAML/JSON: {err}") from None
+    return from_dict(data)
+
+
+def save(spec: NetSpec, path: str | os.PathLike[str]) -> Path:
+    """Write a spec to `.yaml`/`.yml`/`.json` atomically (temp file, then rename)."""
+    path = Path(path)
+    fmt = _format_of(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(dumps(spec, fmt))
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike[str]) -> NetSpec:
+    """Read a spec from a `.yaml`/`.yml`/`.json` file."""
+    path = Path(path)
+    _format_of(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"spec file {str(path)!r} does not exist")
+    try:
+        return loads(path.read_text())
+    except SpecError as err:
+        raise SpecError(f"{path}: {err}") from None
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yaml"
+    if suffix == ".json":
+        return "json"
+    raise ValueError(f"spec file {str(path)!r}: unknown extension {suffix!r}; "
+                     "allowed: .yaml, .yml, .json")

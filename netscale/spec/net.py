@@ -1,0 +1,275 @@
+"""The spec language: frozen dataclasses describing any network of the supported families.
+
+A `NetSpec` is a stem, a tuple of stages and a head. A stage is `depth` blocks of one kind.
+Every field is validated in `__post_init__`; errors name the field path and what is allowed.
+This module never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+BLOCK_KINDS = ("basic", "bottleneck", "mbconv", "fused_mbconv", "convnext", "transformer")
+STEM_KINDS = ("conv", "deep", "patchify", "coatnet")
+STEM_POOLS = ("none", "max", "conv")
+ACTIVATIONS = ("relu", "silu", "gelu")
+SHORTCUTS = ("conv", "avg")
+SE_PLACEMENTS = ("mid", "out")
+STRIDES = (1, 2)
+
+
+class SpecError(ValueError):
+    """A spec field holds a value that is not allowed; the message names the field path."""
+
+
+def _fail(path: str, value: Any, allowed: str) -> None:
+    raise SpecError(f"{path}={value!r} is invalid: {allowed}")
+
+
+def _check_int(path: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(path, value, f"expected an integer >= {minimum}")
+    if value < minimum:
+        _fail(path, value, f"must be >= {minimum}")
+
+
+def _check_float(path: str, value: Any, *, lo: float, hi: float, hi_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _fail(path, value, f"expected a number in [{lo}, {hi}{')' if hi_open else ']'}")
+    if value < lo or value > hi or (hi_open and value == hi):
+        _fail(path, value, f"must lie in [{lo}, {hi}{')' if hi_open else ']'}")
+
+
+def _normalize_floats(obj: Any) -> None:
+    """Store ints given for float fields as floats, so equal specs serialize identically."""
+    for name in obj.__dataclass_fields__:
+        value = getattr(obj, name)
+        ftype = obj.__dataclass_fields__[name].type
+        if ftype == "float" and isinstance(value, int) and not isinstance(value, bool):
+            object.__setattr__(obj, name, float(value))
+
+
+def _check_choice(path: str, value: Any, allowed: tuple[Any, ...]) -> None:
+    if value not in allowed:
+        _fail(path, value, "allowed: " + ", ".join(repr(a) for a in allowed))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StemSpec:
+    """The layers before the first stage.
+
+    kind:
+      conv      one kxk conv + BN + act at `stride`, then `pool`: RegNet 3x3 s2; ResNet
+                7x7 s2 + 3x3 s2 max-pool; 3x3 s1 for 32x32 images
+      deep      ResNet-D deep stem: three 3x3 convs (mid_width, mid_width, width), the
+                first at `stride`, then `pool`
+
+    pool: "none"; "max" = 3x3 s2 max-pool (ResNet); "conv" = 3x3 s2 conv + BN + act
+    (ResNet-RS replaces the max-pool by it).
+      patchify  ConvNeXt: a kxk conv at stride k + LayerNorm
+      coatnet   CoAtNet S0: a 3x3 s2 conv + BN + act, then a 3x3 s1 conv
+    """
+
+    kind: str = "conv"
+    width: int = 32
+    mid_width: int = 0  # only for kind="deep"; 0 means width // 2
+    kernel: int = 3
+    stride: int = 2
+    pool: str = "none"
+
+    def validate(self, path: str = "stem") -> None:
+        _check_choice(f"{path}.kind", self.kind, STEM_KINDS)
+        _check_int(f"{path}.width", self.width, minimum=1)
+        _check_int(f"{path}.mid_width", self.mid_width, minimum=0)
+        _check_int(f"{path}.kernel", self.kernel, minimum=1)
+        _check_choice(f"{path}.pool", self.pool, STEM_POOLS)
+        if self.kind == "patchify":
+            _check_int(f"{path}.stride", self.stride, minimum=1)
+        else:
+            _check_choice(f"{path}.stride", self.stride, STRIDES)
+            if self.kernel % 2 == 0:
+                _fail(f"{path}.kernel", self.kernel, "must be odd for a 'same'-padded conv stem")
+        if self.pool != "none" and self.kind not in ("conv", "deep"):
+            _fail(f"{path}.pool", self.pool, f"only 'none' with kind={self.kind!r}")
+
+    @property
+    def total_stride(self) -> int:
+        """Downsampling factor of the stem (pixels in per pixel out, per side)."""
+        if self.kind == "patchify":
+            return self.stride
+        return self.stride * (2 if self.pool != "none" else 1)
+
+    def __post_init__(self) -> None:
+        _normalize_floats(self)
+        self.validate()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageSpec:
+    """`depth` blocks of one kind; the first block applies `stride` and changes the width.
+
+    bottleneck_ratio  inner width / block width of a bottleneck (ResNet 0.25; RegNet 1.0).
+                      This is pycls's BOT_MUL, the reciprocal of the RegNet paper's b.
+    group_width       channels per group of the kxk conv; None = dense conv (groups=1).
+    expansion_ratio   inner width / input width of an (fused) MBConv; MLP width / width of a
+                      ConvNeXt or transformer block.
+    se_ratio          squeeze-excitation width / reference width; 0 = no SE.
+    se_placement      "mid": SE after the kxk conv, width from the block's input width
+                      (RegNet, EfficientNet); "out": SE after the last conv, width from the
+                      block's output width (ResNet-RS, as timm's SE-ResNets).
+    shortcut          projection of a strided or widening block: "conv" = strided 1x1 conv + BN;
+                      "avg" = 2x2 avg-pool then 1x1 conv + BN (ResNet-D).
+    head_width        channels per attention head (transformer blocks).
+    layer_scale       initial value of the per-channel residual scale; 0 = none (ConvNeXt 1e-6).
+    """
+
+    block: str
+    depth: int
+    width: int
+    stride: int = 2
+    kernel: int = 3
+    bottleneck_ratio: float = 1.0
+    group_width: int | None = None
+    expansion_ratio: float = 4.0
+    se_ratio: float = 0.0
+    se_placement: str = "mid"
+    shortcut: str = "conv"
+    head_width: int = 32
+    layer_scale: float = 0.0
+
+    def __post_init__(self) -> None:
+        # Field checks run from NetSpec.__post_init__, which knows this stage's path.
+        _normalize_floats(self)
+
+    @property
+    def inner_width(self) -> int:
+        """Width of the kxk conv of a bottleneck block (channels)."""
+        return max(1, round(self.width * self.bottleneck_ratio))
+
+    @property
+    def groups(self) -> int:
+        """Number of groups of the bottleneck's kxk conv."""
+        if self.group_width is None:
+            return 1
+        return self.inner_width // self.group_width
+
+    def validate(self, path: str) -> None:
+        _check_choice(f"{path}.block", self.block, BLOCK_KINDS)
+        _check_int(f"{path}.depth", self.depth, minimum=1)
+        _check_int(f"{path}.width", self.width, minimum=1)
+        _check_choice(f"{path}.stride", self.stride, STRIDES)
+        _check_int(f"{path}.kernel", self.kernel, minimum=1)
+        if self.kernel % 2 == 0:
+            _fail(f"{path}.kernel", self.kernel, "must be odd ('same' padding)")
+        _check_float(f"{path}.bottleneck_ratio", self.bottleneck_ratio, lo=1e-3, hi=64.0)
+        _check_float(f"{path}.expansion_ratio", self.expansion_ratio, lo=1.0, hi=64.0)
+        _check_float(f"{path}.se_ratio", self.se_ratio, lo=0.0, hi=1.0)
+        _check_choice(f"{path}.se_placement", self.se_placement, SE_PLACEMENTS)
+        _check_choice(f"{path}.shortcut", self.shortcut, SHORTCUTS)
+        _check_int(f"{path}.head_width", self.head_width, minimum=1)
+        _check_float(f"{path}.layer_scale", self.layer_scale, lo=0.0, hi=10.0)
+        if self.group_width is not None:
+            _check_int(f"{path}.group_width", self.group_width, minimum=1)
+            if self.block != "bottleneck":
+                _fail(f"{path}.group_width", self.group_width,
+                      f"only None for block={self.block!r} (grouped convs are in bottlenecks)")
+            if self.inner_width % self.group_width:
+                raise SpecError(f"{path}.group_width={self.group_width} does not divide "
+                                f"bottleneck width {self.inner_width}; allowed: a divisor of "
+                                f"{self.inner_width}")
+        if self.block == "transformer" and self.width % self.head_width:
+            raise SpecError(f"{path}.head_width={self.head_width} does not divide width "
+                            f"{self.width}; allowed: a divisor of {self.width}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeadSpec:
+    """Classifier head: [1x1 conv to `width` + BN + act] -> global average pool -> [LayerNorm]
+    -> dropout -> linear. `width=0` skips the conv (RegNet, ResNet); EfficientNet uses 1280."""
+
+    width: int = 0
+    norm: bool = False
+    dropout_rate: float = 0.0
+    num_classes: int = 1000
+
+    def validate(self, path: str = "head") -> None:
+        _check_int(f"{path}.width", self.width, minimum=0)
+        if not isinstance(self.norm, bool):
+            _fail(f"{path}.norm", self.norm, "expected true or false")
+        _check_float(f"{path}.dropout_rate", self.dropout_rate, lo=0.0, hi=1.0, hi_open=True)
+        _check_int(f"{path}.num_classes", self.num_classes, minimum=1)
+
+    def __post_init__(self) -> None:
+        _normalize_floats(self)
+        self.validate()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetSpec:
+    """A whole network: stem, stages, head and network-wide settings.
+
+    resolution       default input resolution (pixels per side) for complexity and building.
+    drop_path_rate   stochastic depth of the last block; it grows linearly from 0 over blocks.
+    zero_init_residual  initialize the last norm of every residual branch to zero.
+    norm_eps         epsilon of every normalization layer.
+    """
+
+    schema: int = SCHEMA_VERSION
+    name: str = ""
+    stem: StemSpec = field(default_factory=StemSpec)
+    stages: tuple[StageSpec, ...] = ()
+    head: HeadSpec = field(default_factory=HeadSpec)
+    in_width: int = 3
+    resolution: int = 224
+    act: str = "relu"
+    drop_path_rate: float = 0.0
+    zero_init_residual: bool = True
+    norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        _normalize_floats(self)
+        if self.schema != SCHEMA_VERSION:
+            _fail("schema", self.schema, f"this netscale reads schema {SCHEMA_VERSION}")
+        if not isinstance(self.name, str):
+            _fail("name", self.name, "expected a string")
+        if not isinstance(self.stem, StemSpec):
+            _fail("stem", self.stem, "expected a StemSpec")
+        if not isinstance(self.head, HeadSpec):
+            _fail("head", self.head, "expected a HeadSpec")
+        if not isinstance(self.stages, tuple) or not self.stages:
+            _fail("stages", self.stages, "expected a non-empty tuple of StageSpec")
+        for i, stage in enumerate(self.stages):
+            if not isinstance(stage, StageSpec):
+                _fail(f"stages[{i}]", stage, "expected a StageSpec")
+            stage.validate(f"stages[{i}]")
+        _check_int("in_width", self.in_width, minimum=1)
+        _check_int("resolution", self.resolution, minimum=1)
+        _check_choice("act", self.act, ACTIVATIONS)
+        _check_float("drop_path_rate", self.drop_path_rate, lo=0.0, hi=1.0, hi_open=True)
+        if not isinstance(self.zero_init_residual, bool):
+            _fail("zero_init_residual", self.zero_init_residual, "expected true or false")
+        _check_float("norm_eps", self.norm_eps, lo=0.0, hi=1.0)
+        if self.resolution < self.total_stride:
+            _fail("resolution", self.resolution,
+                  f"must be >= the network's total stride {self.total_stride}")
+
+    @property
+    def total_stride(self) -> int:
+        """Downsampling factor from input to the last feature map (per side)."""
+        stride = self.stem.total_stride
+        for stage in self.stages:
+            stride *= stage.stride
+        return stride
+
+    @property
+    def num_blocks(self) -> int:
+        """Total number of blocks over all stages."""
+        return sum(stage.depth for stage in self.stages)
+
+    @property
+    def num_features(self) -> int:
+        """Width of the pooled feature vector the classifier reads."""
+        return self.head.width or self.stages[-1].width
