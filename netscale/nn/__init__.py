@@ -1,0 +1,25 @@
+"""Building blocks with explicit arguments; no specs, no global config."""
+
+from netscale.nn.blocks import (
+    BasicBlock,
+    BottleneckBlock,
+    DropPath,
+    Head,
+    Shortcut,
+    SqueezeExcite,
+    Stem,
+    conv2d,
+    make_act,
+)
+
+__all__ = [
+    "BasicBlock",
+    "BottleneckBlock",
+    "DropPath",
+    "Head",
+    "Shortcut",
+    "SqueezeExcite",
+    "Stem",
+    "conv2d",
+    "make_act",
+]
