@@ -25,22 +25,25 @@ def resolve_spec(name_or_spec: str | os.PathLike[str] | NetSpec, **overrides: An
     return get_spec(text, **overrides)
 
 
-def complexity(name_or_spec: str | os.PathLike[str] | NetSpec,
-               resolution: int | None = None) -> Complexity:
+def complexity(
+    name_or_spec: str | os.PathLike[str] | NetSpec, resolution: int | None = None
+) -> Complexity:
     """Analytic flops (multiply-adds), params and acts, without building the model."""
     return count(resolve_spec(name_or_spec), resolution)
 
 
-def create_model(name_or_spec: str | os.PathLike[str] | NetSpec, num_classes: int = 1000,
-                 **overrides: Any) -> torch.nn.Module:
+def create_model(
+    name_or_spec: str | os.PathLike[str] | NetSpec, num_classes: int = 1000, **overrides: Any
+) -> torch.nn.Module:
     """Build the torch module of a registered name, spec file or `NetSpec`."""
     from netscale.build import build
 
     return build(resolve_spec(name_or_spec, num_classes=num_classes, **overrides))
 
 
-def import_weights(model: torch.nn.Module, state_dict: Any, source: str = "timm",
-                   strict: bool = True) -> torch.nn.Module:
+def import_weights(
+    model: torch.nn.Module, state_dict: Any, source: str = "timm", strict: bool = True
+) -> torch.nn.Module:
     """Load a timm or torchvision checkpoint (a state dict or a .safetensors/.pth path)."""
     from netscale.build.weights import import_weights as _import
 

@@ -54,8 +54,9 @@ class _Counter:
         self.h, self.w = h, w
         self.flops = self.params = self.acts = self.bias_flops = 0
 
-    def conv(self, w_in: int, w_out: int, k: int, *, stride: int = 1, groups: int = 1,
-             bias: bool = False) -> None:
+    def conv(
+        self, w_in: int, w_out: int, k: int, *, stride: int = 1, groups: int = 1, bias: bool = False
+    ) -> None:
         """A kxk 'same'-padded conv (odd k): output size (h - 1) // stride + 1."""
         self.h, self.w = (self.h - 1) // stride + 1, (self.w - 1) // stride + 1
         pixels = self.h * self.w
@@ -122,8 +123,9 @@ def _stem(c: _Counter, stem: StemSpec, in_width: int) -> None:
         c.conv(mid, stem.width, 3)
         c.norm(stem.width)
     else:
-        raise NotImplementedError(f"stem.kind={stem.kind!r} is specified but not yet built "
-                                  "by this version of netscale")
+        raise NotImplementedError(
+            f"stem.kind={stem.kind!r} is specified but not yet built by this version of netscale"
+        )
     if stem.pool == "max":
         c.pool(2)
     elif stem.pool == "conv":
@@ -193,16 +195,19 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
     """Analytic complexity of `spec` at `resolution` (default: `spec.resolution`)."""
     res = spec.resolution if resolution is None else resolution
     if isinstance(res, bool) or not isinstance(res, int) or res < spec.total_stride:
-        raise ValueError(f"resolution={res!r} is invalid: expected an integer >= the "
-                         f"network's total stride {spec.total_stride}")
+        raise ValueError(
+            f"resolution={res!r} is invalid: expected an integer >= the "
+            f"network's total stride {spec.total_stride}"
+        )
     c = _Counter(res, res)
     parts: list[PartComplexity] = []
 
     def close(name: str) -> None:
         before = [sum(getattr(p, k) for p in parts) for k in ("flops", "params", "acts")]
         flops, params, acts, _ = c.totals()
-        parts.append(PartComplexity(name, flops - before[0], params - before[1],
-                                    acts - before[2], c.h))
+        parts.append(
+            PartComplexity(name, flops - before[0], params - before[1], acts - before[2], c.h)
+        )
 
     _stem(c, spec.stem, spec.in_width)
     close("stem")
@@ -210,8 +215,10 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
     for i, stage in enumerate(spec.stages):
         block = _BLOCKS.get(stage.block)
         if block is None:
-            raise NotImplementedError(f"stages[{i}].block={stage.block!r} is specified but not "
-                                      "yet built by this version of netscale")
+            raise NotImplementedError(
+                f"stages[{i}].block={stage.block!r} is specified but not "
+                "yet built by this version of netscale"
+            )
         for j in range(stage.depth):
             block(c, stage, w_in, stage.stride if j == 0 else 1)
             w_in = stage.width

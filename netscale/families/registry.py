@@ -81,8 +81,11 @@ def _lookup(name: str) -> _Entry:
     entry = _REGISTRY.get(name)
     if entry is None:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.6)
-        hint = (f"; did you mean {', '.join(close)}?" if close
-                else "; `netscale models list` shows all names")
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else "; `netscale models list` shows all names"
+        )
         raise UnknownModelError(f"unknown model {name!r}{hint}")
     return entry
 

@@ -48,17 +48,31 @@ REGNET_Y = {
     "32gf": (20, 232, 115.89, 2.53, 232, 19.066),
 }
 # timm names the same models by their flops in units of 100M: regnetx_002 ... regnetx_320.
-_TIMM_SUFFIX = {"200mf": "002", "400mf": "004", "600mf": "006", "800mf": "008",
-                "1_6gf": "016", "3_2gf": "032", "4gf": "040", "6_4gf": "064", "8gf": "080",
-                "12gf": "120", "16gf": "160", "32gf": "320"}
+_TIMM_SUFFIX = {
+    "200mf": "002",
+    "400mf": "004",
+    "600mf": "006",
+    "800mf": "008",
+    "1_6gf": "016",
+    "3_2gf": "032",
+    "4gf": "040",
+    "6_4gf": "064",
+    "8gf": "080",
+    "12gf": "120",
+    "16gf": "160",
+    "32gf": "320",
+}
 # torchvision ships these with the same widths as pycls; its x_400mf, y_800mf, y_8gf (and
 # others) round widths by a different rule (`_make_divisible`), so they are not counterparts.
-_TORCHVISION = {"x": ("800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"),
-                "y": ("400mf", "1_6gf", "3_2gf", "16gf", "32gf")}
+_TORCHVISION = {
+    "x": ("800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"),
+    "y": ("400mf", "1_6gf", "3_2gf", "16gf", "32gf"),
+}
 
 
-def regnet_widths(depth: int, w0: int, wa: float, wm: float,
-                  quantum: int = 8) -> tuple[list[int], list[int]]:
+def regnet_widths(
+    depth: int, w0: int, wa: float, wm: float, quantum: int = 8
+) -> tuple[list[int], list[int]]:
     """Per-stage (widths, depths) of RegNet's quantized linear rule (paper eqs. 2-4).
 
     u_j = w0 + wa * j for block j < depth (eq. 2); s_j = log(u_j / w0) / log(wm) (eq. 3);
@@ -66,9 +80,11 @@ def regnet_widths(depth: int, w0: int, wa: float, wm: float,
     width form a stage.
     """
     if depth < 1 or w0 <= 0 or wa < 0 or wm <= 1 or w0 % quantum:
-        raise SpecError(f"regnet parameters depth={depth}, w0={w0}, wa={wa}, wm={wm} are "
-                        f"invalid: need depth >= 1, w0 > 0 and divisible by {quantum}, "
-                        "wa >= 0, wm > 1")
+        raise SpecError(
+            f"regnet parameters depth={depth}, w0={w0}, wa={wa}, wm={wm} are "
+            f"invalid: need depth >= 1, w0 > 0 and divisible by {quantum}, "
+            "wa >= 0, wm > 1"
+        )
     widths_cont = [w0 + wa * j for j in range(depth)]
     exps = [round(math.log(u / w0) / math.log(wm)) for u in widths_cont]
     block_widths = [round(w0 * wm**e / quantum) * quantum for e in exps]
@@ -76,8 +92,9 @@ def regnet_widths(depth: int, w0: int, wa: float, wm: float,
     return widths, [block_widths.count(w) for w in widths]
 
 
-def adjust_group_compatibility(widths: Sequence[int], bottleneck_ratios: Sequence[float],
-                               group_widths: Sequence[int]) -> tuple[list[int], list[int]]:
+def adjust_group_compatibility(
+    widths: Sequence[int], bottleneck_ratios: Sequence[float], group_widths: Sequence[int]
+) -> tuple[list[int], list[int]]:
     """Make widths and group widths compatible (paper appendix D, as pycls does).
 
     The group width is capped at the bottleneck width; the bottleneck width is rounded to a
@@ -94,42 +111,76 @@ def adjust_group_compatibility(widths: Sequence[int], bottleneck_ratios: Sequenc
     return out_widths, out_groups
 
 
-def anynet(depths: Sequence[int], widths: Sequence[int], *,
-           bottleneck_ratios: Sequence[float] | float = 1.0,
-           group_widths: Sequence[int] | int = 1, strides: Sequence[int] | int = 2,
-           se_ratio: float = 0.0, stem_width: int = 32, stem_stride: int = 2,
-           resolution: int = 224, num_classes: int = 1000, name: str = "") -> NetSpec:
+def anynet(
+    depths: Sequence[int],
+    widths: Sequence[int],
+    *,
+    bottleneck_ratios: Sequence[float] | float = 1.0,
+    group_widths: Sequence[int] | int = 1,
+    strides: Sequence[int] | int = 2,
+    se_ratio: float = 0.0,
+    stem_width: int = 32,
+    stem_stride: int = 2,
+    resolution: int = 224,
+    num_classes: int = 1000,
+    name: str = "",
+) -> NetSpec:
     """An AnyNet (paper sec. 3.1): per-stage depth, width, bottleneck ratio, group width.
 
     Scalars are shared by every stage. `stem_stride=1` gives the stem for 32x32 images.
     """
     n = len(depths)
     if n == 0 or len(widths) != n:
-        raise SpecError(f"depths and widths must be non-empty and of equal length, got "
-                        f"{len(depths)} and {len(widths)}")
+        raise SpecError(
+            f"depths and widths must be non-empty and of equal length, got "
+            f"{len(depths)} and {len(widths)}"
+        )
     ratios = _per_stage("bottleneck_ratios", bottleneck_ratios, n)
     groups = _per_stage("group_widths", group_widths, n)
     strides = _per_stage("strides", strides, n)
     stages = tuple(
-        StageSpec(block="bottleneck", depth=d, width=w, stride=s, bottleneck_ratio=b,
-                  group_width=g, se_ratio=se_ratio, se_placement="mid")
-        for d, w, b, g, s in zip(depths, widths, ratios, groups, strides, strict=True))
-    return NetSpec(name=name, stem=StemSpec(kind="conv", width=stem_width, stride=stem_stride),
-                   stages=stages, head=HeadSpec(num_classes=num_classes),
-                   resolution=resolution, zero_init_residual=False)
+        StageSpec(
+            block="bottleneck",
+            depth=d,
+            width=w,
+            stride=s,
+            bottleneck_ratio=b,
+            group_width=g,
+            se_ratio=se_ratio,
+            se_placement="mid",
+        )
+        for d, w, b, g, s in zip(depths, widths, ratios, groups, strides, strict=True)
+    )
+    return NetSpec(
+        name=name,
+        stem=StemSpec(kind="conv", width=stem_width, stride=stem_stride),
+        stages=stages,
+        head=HeadSpec(num_classes=num_classes),
+        resolution=resolution,
+        zero_init_residual=False,
+    )
 
 
 def _per_stage(field: str, value: Sequence | float, n: int) -> list:
     if isinstance(value, int | float):
         return [value] * n
     if len(value) != n:
-        raise SpecError(f"{field} has {len(value)} entries; allowed: one per stage ({n}) "
-                        "or a single value")
+        raise SpecError(
+            f"{field} has {len(value)} entries; allowed: one per stage ({n}) or a single value"
+        )
     return list(value)
 
 
-def regnet(depth: int, w0: int, wa: float, wm: float, group_width: int,
-           bottleneck_ratio: float = 1.0, se_ratio: float = 0.0, **anynet_args) -> NetSpec:
+def regnet(
+    depth: int,
+    w0: int,
+    wa: float,
+    wm: float,
+    group_width: int,
+    bottleneck_ratio: float = 1.0,
+    se_ratio: float = 0.0,
+    **anynet_args,
+) -> NetSpec:
     """A RegNet: widths from eqs. 2-4, stage grouping, group-width compatibility.
 
     `bottleneck_ratio` is inner width / block width (pycls BOT_MUL, 1/b of the paper).
@@ -138,22 +189,40 @@ def regnet(depth: int, w0: int, wa: float, wm: float, group_width: int,
     """
     widths, depths = regnet_widths(depth, w0, wa, wm)
     n = len(widths)
-    widths, groups = adjust_group_compatibility(widths, [bottleneck_ratio] * n,
-                                                [group_width] * n)
-    return anynet(depths, widths, bottleneck_ratios=bottleneck_ratio, group_widths=groups,
-                  se_ratio=se_ratio, **anynet_args)
+    widths, groups = adjust_group_compatibility(widths, [bottleneck_ratio] * n, [group_width] * n)
+    return anynet(
+        depths,
+        widths,
+        bottleneck_ratios=bottleneck_ratio,
+        group_widths=groups,
+        se_ratio=se_ratio,
+        **anynet_args,
+    )
 
 
 def _register() -> None:
     for kind, table, se in (("x", REGNET_X, 0.0), ("y", REGNET_Y, 0.25)):
         for size, (d, w0, wa, wm, g, err) in table.items():
             name = f"regnet_{kind}_{size}"
-            ref = Reference(metric="top1", value=round(100 - err, 3), unit="%",
-                            source="pycls model zoo (dev/model_error.json)")
-            register(partial(regnet, d, w0, wa, wm, g, se_ratio=se, name=name), ModelInfo(
-                name=name, family=f"regnet_{kind}", paper=_PAPER, train_resolution=224,
-                test_resolution=224, references=(ref,), timm=f"regnet{kind}_{_TIMM_SUFFIX[size]}",
-                torchvision=f"regnet_{kind}_{size}" if size in _TORCHVISION[kind] else None))
+            ref = Reference(
+                metric="top1",
+                value=round(100 - err, 3),
+                unit="%",
+                source="pycls model zoo (dev/model_error.json)",
+            )
+            register(
+                partial(regnet, d, w0, wa, wm, g, se_ratio=se, name=name),
+                ModelInfo(
+                    name=name,
+                    family=f"regnet_{kind}",
+                    paper=_PAPER,
+                    train_resolution=224,
+                    test_resolution=224,
+                    references=(ref,),
+                    timm=f"regnet{kind}_{_TIMM_SUFFIX[size]}",
+                    torchvision=f"regnet_{kind}_{size}" if size in _TORCHVISION[kind] else None,
+                ),
+            )
 
 
 _register()

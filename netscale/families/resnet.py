@@ -47,32 +47,64 @@ _PAPER_D = "He et al., Bag of Tricks for Image Classification with CNNs, CVPR 20
 _PAPER_RS = "Bello et al., Revisiting ResNets: Improved Training and Scaling Strategies, 2021"
 
 
-def resnet(depth: int, *, deep_stem: bool = False, avg_shortcut: bool = False,
-           se_ratio: float = 0.0, stem_pool: str = "max", resolution: int = 224,
-           dropout_rate: float = 0.0, drop_path_rate: float = 0.0, name: str = "") -> NetSpec:
+def resnet(
+    depth: int,
+    *,
+    deep_stem: bool = False,
+    avg_shortcut: bool = False,
+    se_ratio: float = 0.0,
+    stem_pool: str = "max",
+    resolution: int = 224,
+    dropout_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    name: str = "",
+) -> NetSpec:
     """A ResNet of `depth` in {18, 34, 50, 101, 152, 200, 270, 350, 420} with options."""
     if depth not in RESNET_DEPTHS:
         raise ValueError(f"depth={depth!r} is invalid; allowed: {sorted(RESNET_DEPTHS)}")
     block, depths = RESNET_DEPTHS[depth]
     expansion = 4 if block == "bottleneck" else 1
     stages = tuple(
-        StageSpec(block=block, depth=d, width=64 * 2**i * expansion, stride=1 if i == 0 else 2,
-                  bottleneck_ratio=1 / expansion, se_ratio=se_ratio, se_placement="out",
-                  shortcut="avg" if avg_shortcut else "conv")
-        for i, d in enumerate(depths))
+        StageSpec(
+            block=block,
+            depth=d,
+            width=64 * 2**i * expansion,
+            stride=1 if i == 0 else 2,
+            bottleneck_ratio=1 / expansion,
+            se_ratio=se_ratio,
+            se_placement="out",
+            shortcut="avg" if avg_shortcut else "conv",
+        )
+        for i, d in enumerate(depths)
+    )
     if deep_stem:
         stem = StemSpec(kind="deep", width=64, mid_width=32, stride=2, pool=stem_pool)
     else:
         stem = StemSpec(kind="conv", width=64, kernel=7, stride=2, pool=stem_pool)
-    return NetSpec(name=name, stem=stem, stages=stages, resolution=resolution,
-                   head=HeadSpec(dropout_rate=dropout_rate), drop_path_rate=drop_path_rate)
+    return NetSpec(
+        name=name,
+        stem=stem,
+        stages=stages,
+        resolution=resolution,
+        head=HeadSpec(dropout_rate=dropout_rate),
+        drop_path_rate=drop_path_rate,
+    )
 
 
 def resnet_rs(depth: int, *, name: str = "") -> NetSpec:
     """ResNet-RS at its published resolution, dropout and stochastic depth."""
     res, dropout, drop_path, *_ = RESNET_RS[depth]
-    return resnet(depth, deep_stem=True, avg_shortcut=True, se_ratio=0.25, stem_pool="conv",
-                  resolution=res, dropout_rate=dropout, drop_path_rate=drop_path, name=name)
+    return resnet(
+        depth,
+        deep_stem=True,
+        avg_shortcut=True,
+        se_ratio=0.25,
+        stem_pool="conv",
+        resolution=res,
+        dropout_rate=dropout,
+        drop_path_rate=drop_path,
+        name=name,
+    )
 
 
 def _register() -> None:
@@ -80,30 +112,66 @@ def _register() -> None:
         name = f"resnet_{depth}"
         refs: tuple[Reference, ...] = ()
         if depth in _TV_TOP1:
-            refs = (Reference(metric="top1", value=_TV_TOP1[depth], unit="%",
-                              source="torchvision IMAGENET1K_V1 weights"),)
-        register(partial(resnet, depth, name=name), ModelInfo(
-            name=name, family="resnet", paper=_PAPER_RESNET, train_resolution=224,
-            test_resolution=224, references=refs, timm=f"resnet{depth}",
-            torchvision=f"resnet{depth}" if depth in _TV_TOP1 else None,
-            notes="v1.5 layout (stride on the 3x3 conv), as timm and torchvision."))
+            refs = (
+                Reference(
+                    metric="top1",
+                    value=_TV_TOP1[depth],
+                    unit="%",
+                    source="torchvision IMAGENET1K_V1 weights",
+                ),
+            )
+        register(
+            partial(resnet, depth, name=name),
+            ModelInfo(
+                name=name,
+                family="resnet",
+                paper=_PAPER_RESNET,
+                train_resolution=224,
+                test_resolution=224,
+                references=refs,
+                timm=f"resnet{depth}",
+                torchvision=f"resnet{depth}" if depth in _TV_TOP1 else None,
+                notes="v1.5 layout (stride on the 3x3 conv), as timm and torchvision.",
+            ),
+        )
     for depth in (50, 101, 152, 200):
         name = f"resnet_d_{depth}"
-        register(partial(resnet, depth, deep_stem=True, avg_shortcut=True, name=name),
-                 ModelInfo(name=name, family="resnet_d", paper=_PAPER_D, train_resolution=224,
-                           test_resolution=224, timm=f"resnet{depth}d"))
+        register(
+            partial(resnet, depth, deep_stem=True, avg_shortcut=True, name=name),
+            ModelInfo(
+                name=name,
+                family="resnet_d",
+                paper=_PAPER_D,
+                train_resolution=224,
+                test_resolution=224,
+                timm=f"resnet{depth}d",
+            ),
+        )
     for depth, (res, _, _, top1, params, flops) in RESNET_RS.items():
         name = f"resnet_rs_{depth}"
         refs = (
             Reference(metric="top1", value=top1, unit="%", source="ResNet-RS Table 8"),
             Reference(metric="params", value=params, unit="M", source="ResNet-RS Table 8"),
-            Reference(metric="flops", value=flops, unit="G (2 x multiply-adds)",
-                      source="ResNet-RS Table 8"),
+            Reference(
+                metric="flops",
+                value=flops,
+                unit="G (2 x multiply-adds)",
+                source="ResNet-RS Table 8",
+            ),
         )
-        register(partial(resnet_rs, depth, name=name), ModelInfo(
-            name=name, family="resnet_rs", paper=_PAPER_RS, train_resolution=res,
-            test_resolution=res, references=refs, timm=f"resnetrs{depth}",
-            notes="ResNet-RS counts FLOPs as 2x multiply-adds; netscale reports multiply-adds."))
+        register(
+            partial(resnet_rs, depth, name=name),
+            ModelInfo(
+                name=name,
+                family="resnet_rs",
+                paper=_PAPER_RS,
+                train_resolution=res,
+                test_resolution=res,
+                references=refs,
+                timm=f"resnetrs{depth}",
+                notes="ResNet-RS counts FLOPs as 2x multiply-adds; netscale reports multiply-adds.",
+            ),
+        )
 
 
 _register()

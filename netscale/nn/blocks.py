@@ -17,11 +17,13 @@ def make_act(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def conv2d(w_in: int, w_out: int, kernel: int, *, stride: int = 1, groups: int = 1,
-           bias: bool = False) -> nn.Conv2d:
+def conv2d(
+    w_in: int, w_out: int, kernel: int, *, stride: int = 1, groups: int = 1, bias: bool = False
+) -> nn.Conv2d:
     """A 'same'-padded conv for odd kernels: output size (h - 1) // stride + 1."""
-    return nn.Conv2d(w_in, w_out, kernel, stride=stride, padding=kernel // 2, groups=groups,
-                     bias=bias)
+    return nn.Conv2d(
+        w_in, w_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=bias
+    )
 
 
 class DropPath(nn.Module):
@@ -81,8 +83,17 @@ class _Residual(nn.Module):
     drop_path: nn.Module
     act: nn.Module
 
-    def _init_residual(self, w_in: int, w_out: int, *, stride: int, avg_shortcut: bool,
-                       act: str, drop_path_rate: float, eps: float) -> None:
+    def _init_residual(
+        self,
+        w_in: int,
+        w_out: int,
+        *,
+        stride: int,
+        avg_shortcut: bool,
+        act: str,
+        drop_path_rate: float,
+        eps: float,
+    ) -> None:
         if w_in != w_out or stride != 1:
             self.shortcut = Shortcut(w_in, w_out, stride=stride, avg=avg_shortcut, eps=eps)
         else:
@@ -104,8 +115,19 @@ class _Residual(nn.Module):
 class BasicBlock(_Residual):
     """ResNet basic block: kxk conv (stride) -> BN -> act -> kxk conv -> BN [-> SE]."""
 
-    def __init__(self, w_in: int, w_out: int, *, stride: int, kernel: int, se_width: int,
-                 avg_shortcut: bool, act: str, drop_path_rate: float, eps: float) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        *,
+        stride: int,
+        kernel: int,
+        se_width: int,
+        avg_shortcut: bool,
+        act: str,
+        drop_path_rate: float,
+        eps: float,
+    ) -> None:
         super().__init__()
         self.conv1 = conv2d(w_in, w_out, kernel, stride=stride)
         self.bn1 = nn.BatchNorm2d(w_out, eps=eps)
@@ -113,8 +135,15 @@ class BasicBlock(_Residual):
         self.conv2 = conv2d(w_out, w_out, kernel)
         self.bn2 = nn.BatchNorm2d(w_out, eps=eps)
         self.se = SqueezeExcite(w_out, se_width, act) if se_width else nn.Identity()
-        self._init_residual(w_in, w_out, stride=stride, avg_shortcut=avg_shortcut, act=act,
-                            drop_path_rate=drop_path_rate, eps=eps)
+        self._init_residual(
+            w_in,
+            w_out,
+            stride=stride,
+            avg_shortcut=avg_shortcut,
+            act=act,
+            drop_path_rate=drop_path_rate,
+            eps=eps,
+        )
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv1(x)))
@@ -131,9 +160,22 @@ class BottleneckBlock(_Residual):
     `group_width` channels, SE after the kxk conv sized from the block input width.
     """
 
-    def __init__(self, w_in: int, w_out: int, *, stride: int, kernel: int, inner: int,
-                 groups: int, se_width: int, se_placement: str, avg_shortcut: bool, act: str,
-                 drop_path_rate: float, eps: float) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        *,
+        stride: int,
+        kernel: int,
+        inner: int,
+        groups: int,
+        se_width: int,
+        se_placement: str,
+        avg_shortcut: bool,
+        act: str,
+        drop_path_rate: float,
+        eps: float,
+    ) -> None:
         super().__init__()
         self.conv1 = conv2d(w_in, inner, 1)
         self.bn1 = nn.BatchNorm2d(inner, eps=eps)
@@ -147,8 +189,15 @@ class BottleneckBlock(_Residual):
         self.conv3 = conv2d(inner, w_out, 1)
         self.bn3 = nn.BatchNorm2d(w_out, eps=eps)
         self.se_out = SqueezeExcite(w_out, se_width, act) if use_out else nn.Identity()
-        self._init_residual(w_in, w_out, stride=stride, avg_shortcut=avg_shortcut, act=act,
-                            drop_path_rate=drop_path_rate, eps=eps)
+        self._init_residual(
+            w_in,
+            w_out,
+            stride=stride,
+            avg_shortcut=avg_shortcut,
+            act=act,
+            drop_path_rate=drop_path_rate,
+            eps=eps,
+        )
 
     def branch(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act1(self.bn1(self.conv1(x)))  # (B, inner, H, W)
@@ -167,28 +216,50 @@ class Stem(nn.Module):
     "conv" (3x3 s2 conv + BN + act, as ResNet-RS).
     """
 
-    def __init__(self, kind: str, in_width: int, width: int, *, mid_width: int, kernel: int,
-                 stride: int, pool: str, act: str, eps: float) -> None:
+    def __init__(
+        self,
+        kind: str,
+        in_width: int,
+        width: int,
+        *,
+        mid_width: int,
+        kernel: int,
+        stride: int,
+        pool: str,
+        act: str,
+        eps: float,
+    ) -> None:
         super().__init__()
         layers: list[tuple[str, nn.Module]] = []
         if kind == "conv":
-            layers += [("conv", conv2d(in_width, width, kernel, stride=stride)),
-                       ("bn", nn.BatchNorm2d(width, eps=eps)), ("act", make_act(act))]
+            layers += [
+                ("conv", conv2d(in_width, width, kernel, stride=stride)),
+                ("bn", nn.BatchNorm2d(width, eps=eps)),
+                ("act", make_act(act)),
+            ]
         elif kind == "deep":
             widths = (in_width, mid_width, mid_width, width)
             for i in range(3):
-                layers += [(f"conv{i + 1}", conv2d(widths[i], widths[i + 1], 3,
-                                                   stride=stride if i == 0 else 1)),
-                           (f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1], eps=eps)),
-                           (f"act{i + 1}", make_act(act))]
+                layers += [
+                    (
+                        f"conv{i + 1}",
+                        conv2d(widths[i], widths[i + 1], 3, stride=stride if i == 0 else 1),
+                    ),
+                    (f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1], eps=eps)),
+                    (f"act{i + 1}", make_act(act)),
+                ]
         else:
-            raise NotImplementedError(f"stem.kind={kind!r} is specified but not yet built by "
-                                      "this version of netscale")
+            raise NotImplementedError(
+                f"stem.kind={kind!r} is specified but not yet built by this version of netscale"
+            )
         if pool == "max":
             layers.append(("pool", nn.MaxPool2d(3, stride=2, padding=1)))
         elif pool == "conv":
-            layers += [("pool_conv", conv2d(width, width, 3, stride=2)),
-                       ("pool_bn", nn.BatchNorm2d(width, eps=eps)), ("pool_act", make_act(act))]
+            layers += [
+                ("pool_conv", conv2d(width, width, 3, stride=2)),
+                ("pool_bn", nn.BatchNorm2d(width, eps=eps)),
+                ("pool_act", make_act(act)),
+            ]
         for name, module in layers:
             self.add_module(name, module)
 
@@ -201,13 +272,23 @@ class Stem(nn.Module):
 class Head(nn.Module):
     """[1x1 conv + BN + act] -> global average pool -> [LayerNorm] -> dropout -> linear."""
 
-    def __init__(self, w_in: int, *, width: int, norm: bool, dropout_rate: float,
-                 num_classes: int, act: str, eps: float) -> None:
+    def __init__(
+        self,
+        w_in: int,
+        *,
+        width: int,
+        norm: bool,
+        dropout_rate: float,
+        num_classes: int,
+        act: str,
+        eps: float,
+    ) -> None:
         super().__init__()
         self.conv: nn.Module = nn.Identity()
         if width:
-            self.conv = nn.Sequential(conv2d(w_in, width, 1), nn.BatchNorm2d(width, eps=eps),
-                                      make_act(act))
+            self.conv = nn.Sequential(
+                conv2d(w_in, width, 1), nn.BatchNorm2d(width, eps=eps), make_act(act)
+            )
             w_in = width
         self.norm: nn.Module = nn.LayerNorm(w_in, eps=eps) if norm else nn.Identity()
         self.dropout = nn.Dropout(dropout_rate)

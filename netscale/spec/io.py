@@ -31,8 +31,11 @@ def _build(cls: type, data: Any, path: str) -> Any:
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
         raise SpecError(f"unknown key {where!r}; allowed keys: {', '.join(allowed)}")
-    required = [f.name for f in dataclasses.fields(cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
     missing = [name for name in required if name not in data]
     if missing:
         where = f"{path}.{missing[0]}" if path else missing[0]
@@ -46,8 +49,9 @@ def from_dict(data: dict[str, Any]) -> NetSpec:
         raise SpecError(f"a spec must be a mapping, got {type(data).__name__}")
     schema = data.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
-        raise SpecError(f"schema={schema!r} is invalid: this netscale reads schema "
-                        f"{SCHEMA_VERSION}")
+        raise SpecError(
+            f"schema={schema!r} is invalid: this netscale reads schema {SCHEMA_VERSION}"
+        )
     fields = dict(data)
     for key, cls in _NESTED.items():
         if key in fields:
@@ -56,8 +60,7 @@ def from_dict(data: dict[str, Any]) -> NetSpec:
         stages = fields["stages"]
         if not isinstance(stages, list | tuple):
             raise SpecError(f"stages must be a list of stage mappings, got {stages!r}")
-        fields["stages"] = tuple(_build(StageSpec, s, f"stages[{i}]")
-                                 for i, s in enumerate(stages))
+        fields["stages"] = tuple(_build(StageSpec, s, f"stages[{i}]") for i, s in enumerate(stages))
     return _build(NetSpec, fields, "")
 
 
@@ -123,5 +126,6 @@ def _format_of(path: Path) -> str:
         return "yaml"
     if suffix == ".json":
         return "json"
-    raise ValueError(f"spec file {str(path)!r}: unknown extension {suffix!r}; "
-                     "allowed: .yaml, .yml, .json")
+    raise ValueError(
+        f"spec file {str(path)!r}: unknown extension {suffix!r}; allowed: .yaml, .yml, .json"
+    )

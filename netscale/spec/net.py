@@ -174,15 +174,22 @@ class StageSpec:
         if self.group_width is not None:
             _check_int(f"{path}.group_width", self.group_width, minimum=1)
             if self.block != "bottleneck":
-                _fail(f"{path}.group_width", self.group_width,
-                      f"only None for block={self.block!r} (grouped convs are in bottlenecks)")
+                _fail(
+                    f"{path}.group_width",
+                    self.group_width,
+                    f"only None for block={self.block!r} (grouped convs are in bottlenecks)",
+                )
             if self.inner_width % self.group_width:
-                raise SpecError(f"{path}.group_width={self.group_width} does not divide "
-                                f"bottleneck width {self.inner_width}; allowed: a divisor of "
-                                f"{self.inner_width}")
+                raise SpecError(
+                    f"{path}.group_width={self.group_width} does not divide "
+                    f"bottleneck width {self.inner_width}; allowed: a divisor of "
+                    f"{self.inner_width}"
+                )
         if self.block == "transformer" and self.width % self.head_width:
-            raise SpecError(f"{path}.head_width={self.head_width} does not divide width "
-                            f"{self.width}; allowed: a divisor of {self.width}")
+            raise SpecError(
+                f"{path}.head_width={self.head_width} does not divide width "
+                f"{self.width}; allowed: a divisor of {self.width}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,8 +260,11 @@ class NetSpec:
             _fail("zero_init_residual", self.zero_init_residual, "expected true or false")
         _check_float("norm_eps", self.norm_eps, lo=0.0, hi=1.0)
         if self.resolution < self.total_stride:
-            _fail("resolution", self.resolution,
-                  f"must be >= the network's total stride {self.total_stride}")
+            _fail(
+                "resolution",
+                self.resolution,
+                f"must be >= the network's total stride {self.total_stride}",
+            )
 
     @property
     def total_stride(self) -> int:
