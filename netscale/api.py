@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
 from netscale.complexity import Complexity, count
-from netscale.families import get_spec
+from netscale.families import get_spec, list_models, model_info
 from netscale.families.registry import apply_overrides
-from netscale.spec import NetSpec, load
+from netscale.spec import NetSpec, load, spec_id, to_dict
 
 if TYPE_CHECKING:
     import torch
 
 
-def resolve_spec(name_or_spec: str | os.PathLike[str] | NetSpec, **overrides: Any) -> NetSpec:
+def resolve_spec(
+    name_or_spec: str | os.PathLike[str] | NetSpec, /, **overrides: Any
+) -> NetSpec:
     """A spec from a registered name, a `.yaml`/`.yml`/`.json` path or a `NetSpec`."""
     if isinstance(name_or_spec, NetSpec):
         return apply_overrides(name_or_spec, **overrides)
@@ -48,3 +51,25 @@ def import_weights(
     from netscale.build.weights import import_weights as _import
 
     return _import(model, state_dict, source=source, strict=strict)
+
+
+def model_card(name_or_spec: str | os.PathLike[str] | NetSpec,
+               resolution: int | None = None) -> dict[str, Any]:
+    """Everything `netscale models show` prints, as plain data (JSON-ready).
+
+    Keys: name, spec_id, spec (the spec as a dict), complexity (flops in multiply-adds,
+    params, acts, bias_flops, resolution in pixels, parts), info (registered models only).
+    """
+    spec = resolve_spec(name_or_spec)
+    cx = count(spec, resolution)
+    info = None
+    # Registry facts apply only while the architecture is the registered one, unchanged.
+    if spec.name in list_models() and spec_id(get_spec(spec.name)) == spec_id(spec):
+        info = dataclasses.asdict(model_info(spec.name))
+    return {
+        "name": spec.name,
+        "spec_id": spec_id(spec),
+        "spec": to_dict(spec),
+        "complexity": dataclasses.asdict(cx),
+        "info": info,
+    }

@@ -111,6 +111,6 @@ def apply_overrides(spec: NetSpec, **overrides: Any) -> NetSpec:
     return dataclasses.replace(spec, **overrides) if overrides else spec
 
 
-def get_spec(name: str, **overrides: Any) -> NetSpec:
+def get_spec(name: str, /, **overrides: Any) -> NetSpec:
     """The spec of a registered model, with top-level fields replaced by `overrides`."""
     return apply_overrides(_lookup(name).factory(), **overrides)

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,33 @@ import yaml
 from netscale.spec.net import SCHEMA_VERSION, HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
 
 _NESTED = {"stem": StemSpec, "head": HeadSpec}
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper whose floats read back as floats under YAML 1.1 (PyYAML writes 1e-05,
+    which its own loader reads as a string; 1.0e-05 reads as a float)."""
+
+
+def _represent_float(dumper: yaml.SafeDumper, value: float) -> yaml.ScalarNode:
+    text = repr(value)
+    if "e" in text and "." not in text.split("e")[0]:
+        mantissa, exponent = text.split("e")
+        return dumper.represent_scalar("tag:yaml.org,2002:float", f"{mantissa}.0e{exponent}")
+    return dumper.represent_float(value)
+
+
+_Dumper.add_representer(float, _represent_float)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 / JSON floats without a dot (1e-5) as floats."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def to_dict(spec: NetSpec) -> dict[str, Any]:
@@ -85,14 +113,14 @@ def dumps(spec: NetSpec, fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(to_dict(spec), indent=2) + "\n"
     if fmt == "yaml":
-        return yaml.safe_dump(to_dict(spec), sort_keys=False)
+        return yaml.dump(to_dict(spec), Dumper=_Dumper, sort_keys=False)
     raise ValueError(f"fmt={fmt!r} is invalid; allowed: 'yaml', 'json'")
 
 
 def loads(text: str) -> NetSpec:
     """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506  (a SafeLoader subclass)
     except yaml.YAMLError as err:
         raise SpecError(f"not valid YAML/JSON: {err}") from None
     return from_dict(data)

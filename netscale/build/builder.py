@@ -1,0 +1,83 @@
+"""Spec -> torch.nn.Module: the only code that reads a spec and makes modules."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from netscale.complexity.count import se_width
+from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, Stem
+from netscale.spec.net import NetSpec, StageSpec
+
+
+class Net(nn.Module):
+    """A network built from a `NetSpec`: stem -> stages -> head. `spec` is kept on it."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        s = spec.stem
+        self.stem = Stem(s.kind, spec.in_width, s.width, mid_width=s.mid_width or s.width // 2,
+                         kernel=s.kernel, stride=s.stride, pool=s.pool, act=spec.act,
+                         eps=spec.norm_eps)
+        stages, w_in, index = [], s.width, 0
+        for stage in spec.stages:
+            blocks = []
+            for j in range(stage.depth):
+                rate = spec.drop_path_rate * index / max(spec.num_blocks - 1, 1)
+                blocks.append(_block(spec, stage, w_in, stage.stride if j == 0 else 1, rate))
+                w_in, index = stage.width, index + 1
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        h = spec.head
+        self.head = Head(w_in, width=h.width, norm=h.norm, dropout_rate=h.dropout_rate,
+                         num_classes=h.num_classes, act=spec.act, eps=spec.norm_eps)
+        _init_weights(self, zero_init_residual=spec.zero_init_residual)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) -> last feature map (B, C, H / stride, W / stride)."""
+        return self.stages(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) -> logits (B, num_classes)."""
+        return self.head(self.forward_features(x))
+
+
+def _block(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float) -> nn.Module:
+    se = se_width(stage, w_in) if stage.se_ratio else 0
+    common = dict(stride=stride, kernel=stage.kernel, se_width=se,
+                  avg_shortcut=stage.shortcut == "avg", act=spec.act, drop_path_rate=rate,
+                  eps=spec.norm_eps)
+    if stage.block == "basic":
+        return BasicBlock(w_in, stage.width, **common)
+    if stage.block == "bottleneck":
+        return BottleneckBlock(w_in, stage.width, inner=stage.inner_width, groups=stage.groups,
+                               se_placement=stage.se_placement, **common)
+    raise NotImplementedError(f"block={stage.block!r} is specified but not yet built by this "
+                              "version of netscale")
+
+
+def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
+    """He-normal (fan-out) convs, unit norms, N(0, 0.01) classifier (pycls init)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, BasicBlock | BottleneckBlock):
+                nn.init.zeros_(m.last_norm().weight)
+
+
+def build(spec: NetSpec) -> Net:
+    """Build the module of `spec` (on the current default device)."""
+    if not isinstance(spec, NetSpec):
+        raise TypeError(f"build() needs a NetSpec, got {type(spec).__name__}")
+    return Net(spec)

@@ -1,0 +1,75 @@
+"""The `netscale` command: a thin shell over the library (parse, call, print).
+
+Every command is one documented Python call: `netscale models list GLOB` is
+`netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`.
+Errors print one line to stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from netscale.api import model_card
+from netscale.cli.format import format_card, format_model_list
+from netscale.families import list_models
+from netscale.families.registry import UnknownModelError
+from netscale.spec import SpecError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="netscale", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    models = commands.add_parser("models", help="list registered models, show a model card")
+    sub = models.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    ls = sub.add_parser("list", help="registered model names, with params and FLOPs")
+    ls.add_argument("pattern", nargs="?", default="*", help="shell-style glob (default: *)")
+    show = sub.add_parser("show", help="model card: stage table, params, FLOPs, acts")
+    show.add_argument("model", help="registered name, or a spec file (.yaml/.yml/.json)")
+    show.add_argument("--resolution", type=int, default=None,
+                      help="input resolution in pixels (default: the spec's)")
+    show.add_argument("--json", action="store_true", help="print the card as JSON")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> str:
+    if args.action == "list":
+        names = list_models(args.pattern)
+        if not names:
+            raise ValueError(f"no registered model matches {args.pattern!r}")
+        return format_model_list(names)
+    card = model_card(args.model, args.resolution)
+    return json.dumps(card, indent=2) if args.json else format_card(card)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `netscale` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        out = _run(args)
+    except (SpecError, UnknownModelError, ValueError, FileNotFoundError,
+            NotImplementedError) as err:
+        print(f"netscale: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(out)
+    except BrokenPipeError:  # e.g. `netscale models list | head`: the reader left early
+        # Point stdout at devnull so the interpreter's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The builder against the analytic counts, torch's FLOP counter, and in real forward passes."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import netscale
+from netscale.build import Net, build
+from netscale.nn import BottleneckBlock, DropPath
+from netscale.spec import NetSpec, StageSpec, save
+
+
+def _meta_model(name: str) -> Net:
+    with torch.device("meta"):
+        return netscale.create_model(name)
+
+
+@pytest.mark.parametrize("name", netscale.list_models())
+def test_params_and_flops_match_analytic(name):
+    """params == sum of parameters; torch counts 2 per multiply-add and no bias additions."""
+    model = _meta_model(name)
+    cx = netscale.complexity(name)
+    assert sum(p.numel() for p in model.parameters()) == cx.params
+    res = cx.resolution
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, 3, res, res, device="meta"))
+    assert counter.get_total_flops() == 2 * (cx.flops - cx.bias_flops)
+
+
+@pytest.mark.parametrize(("name", "res"), [("resnet_18", 64), ("regnet_y_200mf", 32), ("resnet_rs_50", 33)])
+def test_forward_shapes_and_channels_last(name, res):
+    torch.manual_seed(0)
+    model = netscale.create_model(name, num_classes=10).eval()
+    x = torch.randn(2, 3, res, res)
+    with torch.no_grad():
+        y = model(x)
+        feats = model.forward_features(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        y_cl = model_cl(x.to(memory_format=torch.channels_last))
+    assert y.shape == (2, 10)
+    assert feats.shape[1] == model.spec.num_features
+    assert feats.shape[-1] == netscale.complexity(model.spec, res).parts[-2].resolution
+    torch.testing.assert_close(y_cl, y, rtol=1e-4, atol=1e-5)
+
+
+def test_state_dict_layout():
+    keys = set(netscale.create_model("regnet_y_200mf").state_dict())
+    assert {"stem.conv.weight", "stages.0.0.conv2.weight", "stages.0.0.se_mid.fc1.bias",
+            "stages.0.0.shortcut.conv.weight", "head.fc.weight"} <= keys
+    keys = set(_meta_model("resnet_rs_50").state_dict())
+    assert {"stem.conv3.weight", "stem.pool_conv.weight", "stages.1.0.se_out.fc2.weight",
+            "stages.1.0.shortcut.conv.weight"} <= keys
+
+
+def test_zero_init_residual_and_init():
+    model = netscale.create_model("resnet_50")
+    for block in model.modules():
+        if isinstance(block, BottleneckBlock):
+            assert torch.count_nonzero(block.bn3.weight) == 0
+    model = netscale.create_model("resnet_50", zero_init_residual=False)
+    assert torch.all(model.stages[0][0].bn3.weight == 1)
+    assert model.head.fc.weight.std().item() == pytest.approx(0.01, rel=0.1)
+
+
+def test_drop_path_schedule_and_behaviour():
+    model = netscale.create_model("resnet_18", drop_path_rate=0.2)
+    rates = [m.rate for m in model.modules() if isinstance(m, DropPath)]
+    assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2) and rates == sorted(rates)
+    drop = DropPath(0.5)
+    x = torch.ones(1000, 1, 1, 1)
+    torch.manual_seed(0)
+    y = drop(x)
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # dropped, or kept and rescaled by 1/keep
+    assert y.mean().item() == pytest.approx(1.0, abs=0.1)
+    assert torch.equal(drop.eval()(x), x)
+
+
+def test_create_model_from_spec_file_and_spec(tmp_path):
+    spec = netscale.get_spec("regnet_x_200mf", resolution=32)
+    path = save(spec, tmp_path / "x.yaml")
+    for source in (path, str(path), spec):
+        model = netscale.create_model(source, num_classes=7)
+        assert model.spec.head.num_classes == 7 and model.spec.resolution == 32
+
+
+def test_unbuilt_kinds_and_bad_input():
+    spec = NetSpec(stages=(StageSpec(block="convnext", depth=1, width=16),))
+    with pytest.raises(NotImplementedError, match="'convnext' is specified but not yet built"):
+        build(spec)
+    with pytest.raises(TypeError, match="needs a NetSpec"):
+        build({"stages": []})

@@ -1,0 +1,66 @@
+"""The registry: naming, lookup errors, overrides, model info."""
+
+import re
+
+import pytest
+
+import netscale
+from netscale.families.registry import ModelInfo, UnknownModelError, register
+from netscale.spec import SpecError
+
+EXPECTED = (
+    [f"resnet_{d}" for d in (18, 34, 50, 101, 152, 200)]
+    + [f"resnet_d_{d}" for d in (50, 101, 152, 200)]
+    + [f"resnet_rs_{d}" for d in (50, 101, 152, 200, 270, 350, 420)]
+    + [
+        f"regnet_{k}_{s}"
+        for k in "xy"
+        for s in "200mf 400mf 600mf 800mf 1_6gf 3_2gf 4gf 6_4gf 8gf 12gf 16gf 32gf".split()
+    ]
+)
+
+
+def test_every_model_of_the_issue_is_registered():
+    assert sorted(EXPECTED) == netscale.list_models()
+
+
+@pytest.mark.parametrize("name", netscale.list_models())
+def test_names_and_info(name):
+    assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name)
+    info = netscale.model_info(name)
+    assert info.name == name == netscale.get_spec(name).name
+    assert info.paper and info.family
+    assert info.train_resolution == netscale.get_spec(name).resolution
+    for ref in info.references:
+        assert ref.unit and ref.source
+
+
+def test_glob():
+    assert netscale.list_models("resnet_rs_*") == [f"resnet_rs_{d}" for d in (101, 152, 200, 270, 350, 420, 50)]
+    assert netscale.list_models("nothing*") == []
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(UnknownModelError) as err:
+        netscale.get_spec("regnet_y_40mf")
+    assert "unknown model 'regnet_y_40mf'; did you mean regnet_y_400mf" in str(err.value)
+    with pytest.raises(UnknownModelError, match="netscale models list"):
+        netscale.model_info("vgg16")
+
+
+def test_duplicate_and_malformed_names_raise():
+    info = netscale.model_info("resnet_18")
+    with pytest.raises(ValueError, match="already registered"):
+        register(lambda: netscale.get_spec("resnet_18"), info)
+    bad = ModelInfo(name="ResNet-18", family="x", paper="x", train_resolution=1, test_resolution=1)
+    with pytest.raises(ValueError, match="lowercase words"):
+        register(lambda: netscale.get_spec("resnet_18"), bad)
+
+
+def test_overrides():
+    spec = netscale.get_spec("resnet_50", resolution=160, num_classes=10, dropout_rate=0.2)
+    assert (spec.resolution, spec.head.num_classes, spec.head.dropout_rate) == (160, 10, 0.2)
+    with pytest.raises(SpecError, match="unknown override 'widht'; allowed: act"):
+        netscale.get_spec("resnet_50", widht=3)
+    with pytest.raises(SpecError, match="drop_path_rate=2"):
+        netscale.get_spec("resnet_50", drop_path_rate=2)

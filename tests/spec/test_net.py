@@ -1,0 +1,93 @@
+"""Validation of the spec dataclasses: errors name the field path and the allowed values."""
+
+import dataclasses
+
+import pytest
+
+import netscale
+from netscale.spec import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
+
+
+def _net(**stage_fields) -> NetSpec:
+    fields = dict(block="bottleneck", depth=2, width=64, stride=2)
+    fields.update(stage_fields)
+    good = StageSpec(block="bottleneck", depth=1, width=32)
+    return NetSpec(stages=(good, good, StageSpec(**fields)))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(width=0), "stages[2].width=0"),
+        (dict(width=-8), "stages[2].width=-8"),
+        (dict(depth=0), "stages[2].depth=0"),
+        (dict(block="resnext"), "stages[2].block='resnext'"),
+        (dict(stride=3), "stages[2].stride=3"),
+        (dict(kernel=4), "stages[2].kernel=4"),
+        (dict(se_ratio=1.5), "stages[2].se_ratio=1.5"),
+        (dict(se_placement="end"), "stages[2].se_placement='end'"),
+        (dict(width="64"), "stages[2].width='64'"),
+        (dict(group_width=8, block="basic"), "stages[2].group_width=8"),
+    ],
+)
+def test_invalid_stage_field_is_named(fields, message):
+    with pytest.raises(SpecError, match=__import__("re").escape(message)):
+        _net(**fields)
+
+
+def test_group_width_must_divide_bottleneck_width():
+    with pytest.raises(SpecError) as err:
+        _net(width=100, group_width=24)
+    assert "stages[2].group_width=24 does not divide bottleneck width 100" in str(err.value)
+
+
+def test_allowed_values_are_listed():
+    with pytest.raises(SpecError) as err:
+        _net(block="resnext")
+    for kind in netscale.spec.BLOCK_KINDS:
+        assert repr(kind) in str(err.value)
+    with pytest.raises(SpecError, match="allowed: 1, 2"):
+        _net(stride=3)
+
+
+def test_stem_head_and_net_fields_are_named():
+    with pytest.raises(SpecError, match=r"stem\.width=0"):
+        StemSpec(width=0)
+    with pytest.raises(SpecError, match=r"stem\.kind='vit'"):
+        StemSpec(kind="vit")
+    with pytest.raises(SpecError, match=r"head\.num_classes=0"):
+        HeadSpec(num_classes=0)
+    with pytest.raises(SpecError, match=r"head\.dropout_rate=1\.0"):
+        HeadSpec(dropout_rate=1.0)
+    stage = StageSpec(block="basic", depth=1, width=8)
+    with pytest.raises(SpecError, match=r"act='tanh'"):
+        NetSpec(stages=(stage,), act="tanh")
+    with pytest.raises(SpecError, match=r"stages=\(\)"):
+        NetSpec(stages=())
+    with pytest.raises(SpecError, match="resolution=16"):
+        NetSpec(stages=(stage,) * 4, resolution=16)  # total stride 2 * 2**4 = 32
+
+
+def test_transformer_head_width_must_divide_width():
+    with pytest.raises(SpecError, match=r"stages\[0\]\.head_width=32 does not divide width 48"):
+        NetSpec(stages=(StageSpec(block="transformer", depth=1, width=48),))
+
+
+def test_ints_for_float_fields_are_stored_as_floats():
+    a = StageSpec(block="bottleneck", depth=1, width=32, bottleneck_ratio=1)
+    assert isinstance(a.bottleneck_ratio, float)
+    assert a == StageSpec(block="bottleneck", depth=1, width=32, bottleneck_ratio=1.0)
+
+
+def test_specs_are_frozen():
+    spec = netscale.get_spec("resnet_18")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.resolution = 32  # type: ignore[misc]
+
+
+def test_derived_properties():
+    spec = netscale.get_spec("regnet_y_400mf")
+    assert spec.total_stride == 32
+    assert spec.num_blocks == 16
+    assert spec.num_features == 440
+    assert spec.stages[0].groups == 48 // 8
