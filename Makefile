@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check netscale tests scripts
+	$(BIN)/ruff format --check netscale tests scripts
 	$(BIN)/python -m pytest -q -n 2
 
 docs: $(STAMP)

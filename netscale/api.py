@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def resolve_spec(
-    name_or_spec: str | os.PathLike[str] | NetSpec, /, **overrides: Any
-) -> NetSpec:
+def resolve_spec(name_or_spec: str | os.PathLike[str] | NetSpec, /, **overrides: Any) -> NetSpec:
     """A spec from a registered name, a `.yaml`/`.yml`/`.json` path or a `NetSpec`."""
     if isinstance(name_or_spec, NetSpec):
         return apply_overrides(name_or_spec, **overrides)
@@ -47,14 +45,21 @@ def create_model(
 def import_weights(
     model: torch.nn.Module, state_dict: Any, source: str = "timm", strict: bool = True
 ) -> torch.nn.Module:
-    """Load a timm or torchvision checkpoint (a state dict or a .safetensors/.pth path)."""
+    """Load a timm or torchvision checkpoint (a state dict or a .safetensors/.pth path).
+
+    strict=True: every model key must come from the checkpoint and every checkpoint key be
+    used; strict=False skips keys found on one side only. Shapes must match either way.
+    Raises `netscale.build.WeightImportError` (a ValueError) listing missing, unexpected
+    and wrongly shaped keys. Returns `model`.
+    """
     from netscale.build.weights import import_weights as _import
 
     return _import(model, state_dict, source=source, strict=strict)
 
 
-def model_card(name_or_spec: str | os.PathLike[str] | NetSpec,
-               resolution: int | None = None) -> dict[str, Any]:
+def model_card(
+    name_or_spec: str | os.PathLike[str] | NetSpec, resolution: int | None = None
+) -> dict[str, Any]:
     """Everything `netscale models show` prints, as plain data (JSON-ready).
 
     Keys: name, spec_id, spec (the spec as a dict), complexity (flops in multiply-adds,

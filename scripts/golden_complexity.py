@@ -16,8 +16,12 @@ def main() -> None:
     table = {}
     for name in netscale.list_models():
         cx = netscale.complexity(name)
-        table[name] = {"resolution": cx.resolution, "flops": cx.flops, "params": cx.params,
-                       "acts": cx.acts}
+        table[name] = {
+            "resolution": cx.resolution,
+            "flops": cx.flops,
+            "params": cx.params,
+            "acts": cx.acts,
+        }
     OUT.write_text(json.dumps(table, indent=1) + "\n")
     print(f"wrote {OUT} ({len(table)} models)")
 

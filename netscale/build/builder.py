@@ -17,9 +17,17 @@ class Net(nn.Module):
         super().__init__()
         self.spec = spec
         s = spec.stem
-        self.stem = Stem(s.kind, spec.in_width, s.width, mid_width=s.mid_width or s.width // 2,
-                         kernel=s.kernel, stride=s.stride, pool=s.pool, act=spec.act,
-                         eps=spec.norm_eps)
+        self.stem = Stem(
+            s.kind,
+            spec.in_width,
+            s.width,
+            mid_width=s.mid_width or s.width // 2,
+            kernel=s.kernel,
+            stride=s.stride,
+            pool=s.pool,
+            act=spec.act,
+            eps=spec.norm_eps,
+        )
         stages, w_in, index = [], s.width, 0
         for stage in spec.stages:
             blocks = []
@@ -30,8 +38,15 @@ class Net(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         h = spec.head
-        self.head = Head(w_in, width=h.width, norm=h.norm, dropout_rate=h.dropout_rate,
-                         num_classes=h.num_classes, act=spec.act, eps=spec.norm_eps)
+        self.head = Head(
+            w_in,
+            width=h.width,
+            norm=h.norm,
+            dropout_rate=h.dropout_rate,
+            num_classes=h.num_classes,
+            act=spec.act,
+            eps=spec.norm_eps,
+        )
         _init_weights(self, zero_init_residual=spec.zero_init_residual)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,16 +60,29 @@ class Net(nn.Module):
 
 def _block(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float) -> nn.Module:
     se = se_width(stage, w_in) if stage.se_ratio else 0
-    common = dict(stride=stride, kernel=stage.kernel, se_width=se,
-                  avg_shortcut=stage.shortcut == "avg", act=spec.act, drop_path_rate=rate,
-                  eps=spec.norm_eps)
+    common = dict(
+        stride=stride,
+        kernel=stage.kernel,
+        se_width=se,
+        avg_shortcut=stage.shortcut == "avg",
+        act=spec.act,
+        drop_path_rate=rate,
+        eps=spec.norm_eps,
+    )
     if stage.block == "basic":
         return BasicBlock(w_in, stage.width, **common)
     if stage.block == "bottleneck":
-        return BottleneckBlock(w_in, stage.width, inner=stage.inner_width, groups=stage.groups,
-                               se_placement=stage.se_placement, **common)
-    raise NotImplementedError(f"block={stage.block!r} is specified but not yet built by this "
-                              "version of netscale")
+        return BottleneckBlock(
+            w_in,
+            stage.width,
+            inner=stage.inner_width,
+            groups=stage.groups,
+            se_placement=stage.se_placement,
+            **common,
+        )
+    raise NotImplementedError(
+        f"block={stage.block!r} is specified but not yet built by this version of netscale"
+    )
 
 
 def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:

@@ -25,8 +25,9 @@ def counterpart_name(name: str, source: str) -> str | None:
     return info.timm if source == "timm" else info.torchvision
 
 
-def counterpart_model(name: str, source: str, *, num_classes: int = 1000,
-                      device: str | torch.device | None = None) -> nn.Module:
+def counterpart_model(
+    name: str, source: str, *, num_classes: int = 1000, device: str | torch.device | None = None
+) -> nn.Module:
     """Build the randomly initialized counterpart of registered model `name` from `source`.
 
     `device="meta"` builds without memory (param counts, FLOP counts) where the library

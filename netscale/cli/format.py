@@ -13,8 +13,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Left-aligned text columns separated by two spaces."""
     cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     return "\n".join(lines)
 
 
@@ -34,8 +35,17 @@ def format_model_list(names: Sequence[str]) -> str:
     for name in names:
         info = model_info(name)
         cx = complexity(name)
-        rows.append((name, info.family, cx.resolution, millions(cx.params), giga(cx.flops),
-                     info.timm or "-", info.torchvision or "-"))
+        rows.append(
+            (
+                name,
+                info.family,
+                cx.resolution,
+                millions(cx.params),
+                giga(cx.flops),
+                info.timm or "-",
+                info.torchvision or "-",
+            )
+        )
     header = ("name", "family", "res (px)", "params", "flops (MACs)", "timm", "torchvision")
     return table(header, rows) + f"\n{len(rows)} models; flops are multiply-adds at res."
 
@@ -46,18 +56,43 @@ def _stage_rows(card: dict[str, Any]) -> list[tuple[Any, ...]]:
     stem_desc = f"{stem['kind']} {stem['kernel']}x{stem['kernel']} s{stem['stride']}"
     if stem["pool"] != "none":
         stem_desc += f" + {stem['pool']} pool"
-    rows = [("stem", stem_desc, "", stem["width"], "", "", "", "", parts[0]["resolution"],
-             millions(parts[0]["params"]), giga(parts[0]["flops"]))]
+    rows = [
+        (
+            "stem",
+            stem_desc,
+            "",
+            stem["width"],
+            "",
+            "",
+            "",
+            "",
+            parts[0]["resolution"],
+            millions(parts[0]["params"]),
+            giga(parts[0]["flops"]),
+        )
+    ]
     for i, (st, part) in enumerate(zip(spec["stages"], parts[1:-1], strict=True)):
         ratio = st["bottleneck_ratio"] if st["block"] == "bottleneck" else "-"
-        rows.append((
-            f"stage{i + 1}", st["block"], st["depth"], st["width"], st["stride"],
-            st["group_width"] or "-", ratio, st["se_ratio"] or "-", part["resolution"],
-            millions(part["params"]), giga(part["flops"])))
+        rows.append(
+            (
+                f"stage{i + 1}",
+                st["block"],
+                st["depth"],
+                st["width"],
+                st["stride"],
+                st["group_width"] or "-",
+                ratio,
+                st["se_ratio"] or "-",
+                part["resolution"],
+                millions(part["params"]),
+                giga(part["flops"]),
+            )
+        )
     head, part = spec["head"], parts[-1]
     desc = f"pool + fc {head['num_classes']}" + (f", conv {head['width']}" if head["width"] else "")
-    rows.append(("head", desc, "", "", "", "", "", "", 1, millions(part["params"]),
-                 giga(part["flops"])))
+    rows.append(
+        ("head", desc, "", "", "", "", "", "", 1, millions(part["params"]), giga(part["flops"]))
+    )
     return rows
 
 
@@ -67,23 +102,39 @@ def format_card(card: dict[str, Any]) -> str:
     lines = [f"{card['name'] or '(unnamed spec)'}  spec_id {card['spec_id']}"]
     if info:
         lines.append(f"family {info['family']}; paper: {info['paper']}")
-        lines.append(f"resolution: train {info['train_resolution']} px, "
-                     f"test {info['test_resolution']} px")
-        lines.append(f"counterparts: timm {info['timm'] or '-'}, "
-                     f"torchvision {info['torchvision'] or '-'}")
+        lines.append(
+            f"resolution: train {info['train_resolution']} px, test {info['test_resolution']} px"
+        )
+        lines.append(
+            f"counterparts: timm {info['timm'] or '-'}, torchvision {info['torchvision'] or '-'}"
+        )
     lines.append("")
-    header = ("part", "block", "depth", "width", "stride", "group_width", "bottleneck",
-              "se", "out (px)", "params", "flops")
+    header = (
+        "part",
+        "block",
+        "depth",
+        "width",
+        "stride",
+        "group_width",
+        "bottleneck",
+        "se",
+        "out (px)",
+        "params",
+        "flops",
+    )
     lines.append(table(header, _stage_rows(card)))
     lines.append("")
     res = cx["resolution"]
-    lines.append(f"at {res}x{res} px: params {cx['params']:,} ({millions(cx['params'])}); "
-                 f"flops {cx['flops']:,} multiply-adds ({giga(cx['flops'])}); "
-                 f"acts {cx['acts']:,} ({millions(cx['acts'])})")
+    lines.append(
+        f"at {res}x{res} px: params {cx['params']:,} ({millions(cx['params'])}); "
+        f"flops {cx['flops']:,} multiply-adds ({giga(cx['flops'])}); "
+        f"acts {cx['acts']:,} ({millions(cx['acts'])})"
+    )
     if info:
         for ref in info["references"]:
-            lines.append(f"published {ref['metric']}: {ref['value']} {ref['unit']} "
-                         f"({ref['source']})")
+            lines.append(
+                f"published {ref['metric']}: {ref['value']} {ref['unit']} ({ref['source']})"
+            )
         if info["notes"]:
             lines.append(f"note: {info['notes']}")
     return "\n".join(lines)

@@ -38,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style glob (default: *)")
     show = sub.add_parser("show", help="model card: stage table, params, FLOPs, acts")
     show.add_argument("model", help="registered name, or a spec file (.yaml/.yml/.json)")
-    show.add_argument("--resolution", type=int, default=None,
-                      help="input resolution in pixels (default: the spec's)")
+    show.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="input resolution in pixels (default: the spec's)",
+    )
     show.add_argument("--json", action="store_true", help="print the card as JSON")
     return parser
 
@@ -59,8 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         out = _run(args)
-    except (SpecError, UnknownModelError, ValueError, FileNotFoundError,
-            NotImplementedError) as err:
+    except (
+        SpecError,
+        UnknownModelError,
+        ValueError,
+        FileNotFoundError,
+        NotImplementedError,
+    ) as err:
         print(f"netscale: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -27,7 +27,9 @@ def test_params_and_flops_match_analytic(name):
     assert counter.get_total_flops() == 2 * (cx.flops - cx.bias_flops)
 
 
-@pytest.mark.parametrize(("name", "res"), [("resnet_18", 64), ("regnet_y_200mf", 32), ("resnet_rs_50", 33)])
+@pytest.mark.parametrize(
+    ("name", "res"), [("resnet_18", 64), ("regnet_y_200mf", 32), ("resnet_rs_50", 33)]
+)
 def test_forward_shapes_and_channels_last(name, res):
     torch.manual_seed(0)
     model = netscale.create_model(name, num_classes=10).eval()
@@ -45,11 +47,20 @@ def test_forward_shapes_and_channels_last(name, res):
 
 def test_state_dict_layout():
     keys = set(netscale.create_model("regnet_y_200mf").state_dict())
-    assert {"stem.conv.weight", "stages.0.0.conv2.weight", "stages.0.0.se_mid.fc1.bias",
-            "stages.0.0.shortcut.conv.weight", "head.fc.weight"} <= keys
+    assert {
+        "stem.conv.weight",
+        "stages.0.0.conv2.weight",
+        "stages.0.0.se_mid.fc1.bias",
+        "stages.0.0.shortcut.conv.weight",
+        "head.fc.weight",
+    } <= keys
     keys = set(_meta_model("resnet_rs_50").state_dict())
-    assert {"stem.conv3.weight", "stem.pool_conv.weight", "stages.1.0.se_out.fc2.weight",
-            "stages.1.0.shortcut.conv.weight"} <= keys
+    assert {
+        "stem.conv3.weight",
+        "stem.pool_conv.weight",
+        "stages.1.0.se_out.fc2.weight",
+        "stages.1.0.shortcut.conv.weight",
+    } <= keys
 
 
 def test_zero_init_residual_and_init():

@@ -15,7 +15,7 @@ def _params(model: torch.nn.Module) -> int:
 
 
 def test_counterparts_are_named():
-    assert TIMM == netscale.list_models()  # timm has every registered model
+    assert netscale.list_models() == TIMM  # timm has every registered model
     assert len(TORCHVISION) == 16
 
 

@@ -37,6 +37,7 @@ def test_show_card(capsys):
 
 def test_show_json_matches_library(capsys):
     code, out, _ = run(capsys, "models", "show", "resnet_rs_50", "--resolution", "224", "--json")
+    assert code == 0
     card = json.loads(out)
     cx = netscale.complexity("resnet_rs_50", 224)
     assert card["complexity"]["flops"] == cx.flops and card["complexity"]["resolution"] == 224
@@ -68,14 +69,17 @@ def test_errors_are_one_line(capsys, argv, message):
 
 def test_bad_spec_file_names_the_field(capsys, tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(netscale.spec.dumps(netscale.get_spec("resnet_18")).replace("depth: 2", "depth: 0", 1))
+    path.write_text(
+        netscale.spec.dumps(netscale.get_spec("resnet_18")).replace("depth: 2", "depth: 0", 1)
+    )
     code, _, err = run(capsys, "models", "show", str(path))
     assert code == 2 and "stages[0].depth=0" in err
 
 
 def test_usage_errors_exit_2_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "netscale.cli.main", "models", "shw"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "netscale.cli.main", "models", "shw"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "invalid choice: 'shw'" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -15,13 +15,15 @@ REGNETS = sorted(n for n in PYCLS if n.startswith("regnet"))
 
 
 def test_every_published_regnet_is_checked():
-    assert REGNETS == netscale.list_models("regnet_*")
+    assert netscale.list_models("regnet_*") == REGNETS
 
 
 @pytest.mark.parametrize("name", REGNETS)
 def test_regnet_equals_pycls_exactly(name):
     cx = netscale.complexity(name)
-    assert (cx.flops, cx.params, cx.acts) == tuple(PYCLS[name][k] for k in ("flops", "params", "acts"))
+    assert (cx.flops, cx.params, cx.acts) == tuple(
+        PYCLS[name][k] for k in ("flops", "params", "acts")
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet_50", "resnet_101", "resnet_152"])
@@ -43,7 +45,7 @@ def test_golden(name):
 @pytest.mark.parametrize("name", ["resnet_18", "resnet_rs_50", "regnet_y_800mf"])
 def test_parts_sum_to_totals(name):
     cx = netscale.complexity(name)
-    assert [p.name for p in cx.parts][0] == "stem" and cx.parts[-1].name == "head"
+    assert cx.parts[0].name == "stem" and cx.parts[-1].name == "head"
     for key in ("flops", "params", "acts"):
         assert sum(getattr(p, key) for p in cx.parts) == getattr(cx, key)
     assert cx.parts[-2].resolution == -(-cx.resolution // 32)
@@ -58,7 +60,7 @@ def test_resolution():
     odd = netscale.complexity("resnet_d_50", resolution=225)  # odd sizes round up per stride
     assert odd.parts[-2].resolution == 8
     for bad in (16, 0, 224.0, "224"):
-        with pytest.raises(ValueError, match="resolution=.* is invalid"):
+        with pytest.raises(ValueError, match=r"resolution=.* is invalid"):
             netscale.complexity("resnet_50", resolution=bad)
 
 

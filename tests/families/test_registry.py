@@ -8,15 +8,25 @@ import netscale
 from netscale.families.registry import ModelInfo, UnknownModelError, register
 from netscale.spec import SpecError
 
+REGNET_SIZES = [
+    "200mf",
+    "400mf",
+    "600mf",
+    "800mf",
+    "1_6gf",
+    "3_2gf",
+    "4gf",
+    "6_4gf",
+    "8gf",
+    "12gf",
+    "16gf",
+    "32gf",
+]
 EXPECTED = (
     [f"resnet_{d}" for d in (18, 34, 50, 101, 152, 200)]
     + [f"resnet_d_{d}" for d in (50, 101, 152, 200)]
     + [f"resnet_rs_{d}" for d in (50, 101, 152, 200, 270, 350, 420)]
-    + [
-        f"regnet_{k}_{s}"
-        for k in "xy"
-        for s in "200mf 400mf 600mf 800mf 1_6gf 3_2gf 4gf 6_4gf 8gf 12gf 16gf 32gf".split()
-    ]
+    + [f"regnet_{k}_{s}" for k in "xy" for s in REGNET_SIZES]
 )
 
 
@@ -36,7 +46,9 @@ def test_names_and_info(name):
 
 
 def test_glob():
-    assert netscale.list_models("resnet_rs_*") == [f"resnet_rs_{d}" for d in (101, 152, 200, 270, 350, 420, 50)]
+    assert netscale.list_models("resnet_rs_*") == [
+        f"resnet_rs_{d}" for d in (101, 152, 200, 270, 350, 420, 50)
+    ]
     assert netscale.list_models("nothing*") == []
 
 

@@ -1,0 +1,188 @@
+"""Weight import: outputs equal those of randomly initialized timm / torchvision models."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import netscale
+from netscale.build.weights import (
+    WeightImportError,
+    import_weights,
+    load_checkpoint,
+    supported_sources,
+)
+
+timm = pytest.importorskip("timm")
+torchvision = pytest.importorskip("torchvision")
+
+# (source, netscale name, source model name)
+PAIRS = [
+    ("timm", "resnet_18", "resnet18"),
+    ("timm", "resnet_50", "resnet50"),
+    ("timm", "resnet_d_50", "resnet50d"),
+    ("timm", "resnet_rs_50", "resnetrs50"),
+    ("timm", "regnet_x_200mf", "regnetx_002"),
+    ("timm", "regnet_y_200mf", "regnety_002"),
+    ("torchvision", "resnet_18", "resnet18"),
+    ("torchvision", "resnet_50", "resnet50"),
+    ("torchvision", "regnet_x_800mf", "regnet_x_800mf"),
+    ("torchvision", "regnet_y_400mf", "regnet_y_400mf"),
+]
+
+
+def source_model(source: str, name: str, seed: int = 0) -> torch.nn.Module:
+    """A randomly initialized source model whose every BatchNorm has random statistics.
+
+    Both libraries start the last BN of each block at zero (and all BN stats at 0 / 1),
+    which would hide a swapped or dropped BN; randomizing makes every parameter matter.
+    """
+    torch.manual_seed(seed)  # the libraries' own init draws from the global generator
+    if source == "timm":
+        model = timm.create_model(name, pretrained=False)
+    else:
+        model = torchvision.models.get_model(name, weights=None)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0.0, 0.2, generator=g)
+                m.running_mean.normal_(0.0, 0.2, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+    return model.eval()
+
+
+def assert_same_outputs(reference: torch.nn.Module, model: torch.nn.Module) -> None:
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)  # (2, num_classes)
+    assert actual.shape == expected.shape
+    assert (expected[0] - expected[1]).abs().max() > 1e-3  # not a constant function
+    assert expected.std() > 1e-3
+    assert (actual - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize(("source", "ours", "theirs"), PAIRS)
+def test_outputs_match_source_model(source: str, ours: str, theirs: str) -> None:
+    reference = source_model(source, theirs)
+    state_dict = reference.state_dict()
+    keys = list(state_dict)
+    model = netscale.create_model(ours)
+    assert import_weights(model, state_dict, source=source) is model
+    assert list(state_dict) == keys  # the caller's dict is left as it was
+    assert_same_outputs(reference, model)
+
+
+def test_registry_counterparts_are_supported() -> None:
+    for _, ours, _ in PAIRS:
+        info = netscale.model_info(ours)
+        expected = tuple(s for s in ("timm", "torchvision") if getattr(info, s))
+        assert supported_sources(netscale.get_spec(ours)) == expected
+
+
+def test_public_api_wraps_import() -> None:
+    reference = source_model("timm", "regnetx_002")
+    model = netscale.import_weights(netscale.create_model("regnet_x_200mf"), reference.state_dict())
+    assert_same_outputs(reference, model)
+
+
+def test_load_from_safetensors_file(tmp_path) -> None:
+    reference = source_model("timm", "regnety_002")
+    path = tmp_path / "regnety_002.safetensors"
+    save_file(reference.state_dict(), path)
+    model = import_weights(netscale.create_model("regnet_y_200mf"), path)
+    assert_same_outputs(reference, model)
+
+
+def test_load_from_pth_file(tmp_path) -> None:
+    reference = source_model("torchvision", "regnet_y_400mf")
+    state_dict = reference.state_dict()
+    # a bare state dict, then the wrappers of training checkpoints
+    for wrapper in (None, "state_dict", "model", "state_dict_ema"):
+        path = tmp_path / f"{wrapper}.pth"
+        torch.save({wrapper: state_dict, "epoch": 3} if wrapper else state_dict, path)
+        model = netscale.create_model("regnet_y_400mf")
+        import_weights(model, str(path), source="torchvision")
+        assert_same_outputs(reference, model)
+
+
+def test_checkpoint_without_bn_counters_and_ddp_prefix() -> None:
+    reference = source_model("timm", "resnet18")
+    state_dict = {
+        f"module.{k}": v
+        for k, v in reference.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    model = import_weights(netscale.create_model("resnet_18"), state_dict)
+    assert_same_outputs(reference, model)
+
+
+def test_bad_paths_raise(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"unknown extension.*\.safetensors.*\.pth"):
+        load_checkpoint(tmp_path / "weights.ckpt")
+    with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
+        load_checkpoint(tmp_path / "missing.pth")
+
+
+def test_wrong_family_lists_missing_and_unexpected_keys() -> None:
+    state_dict = source_model("timm", "resnet50").state_dict()
+    model = netscale.create_model("resnet_d_50")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightImportError) as info:
+        import_weights(model, state_dict)
+    message = str(info.value)
+    assert "missing" in message and "unexpected" in message
+    assert "stem.conv1.weight" in message  # a missing key, by our name
+    assert "more)" in message  # long lists are capped
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_wrong_num_classes_names_the_classifier() -> None:
+    state_dict = source_model("timm", "resnet18").state_dict()
+    model = netscale.create_model("resnet_18", num_classes=10)
+    with pytest.raises(WeightImportError, match=r"head\.fc.*num_classes=1000"):
+        import_weights(model, state_dict)
+    with pytest.raises(WeightImportError, match=r"\(1000, 512\) vs model \(10, 512\)"):
+        import_weights(model, state_dict, strict=False)  # wrong shapes raise even then
+
+
+def test_non_strict_skips_keys_on_one_side() -> None:
+    reference = source_model("timm", "resnet18")
+    state_dict = {k: v for k, v in reference.state_dict().items() if not k.startswith("fc.")}
+    state_dict["extra.weight"] = torch.zeros(3)
+    model = netscale.create_model("resnet_18", num_classes=10)
+    with pytest.raises(WeightImportError, match=r"extra\.weight"):
+        import_weights(model, state_dict)
+    import_weights(model, state_dict, strict=False)
+    assert torch.equal(model.stem.conv.weight, reference.conv1.weight)
+
+
+def test_unknown_source_raises() -> None:
+    with pytest.raises(ValueError, match="allowed: timm, torchvision"):
+        import_weights(netscale.create_model("resnet_18"), {}, source="keras")
+
+
+def test_unsupported_pair_names_supported_sources() -> None:
+    model = netscale.create_model("resnet_rs_50")
+    with pytest.raises(ValueError, match=r"supported sources for this model: timm$"):
+        import_weights(model, {}, source="torchvision")
+    # torchvision has no ResNet-D, and its regnet_x_400mf rounds widths unlike pycls
+    for name in ("resnet_d_50", "regnet_x_400mf"):
+        assert supported_sources(netscale.get_spec(name)) == ("timm",)
+
+
+def test_model_without_mapping_raises() -> None:
+    spec = netscale.get_spec("regnet_x_200mf")
+    spec = dataclasses.replace(spec, name="", head=dataclasses.replace(spec.head, width=64))
+    with pytest.raises(ValueError, match="no weight mapping"):
+        import_weights(netscale.create_model(spec), {})
+
+
+def test_non_netscale_model_raises() -> None:
+    with pytest.raises(TypeError, match="netscale Net"):
+        import_weights(torch.nn.Linear(2, 2), {})
