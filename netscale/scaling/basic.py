@@ -1,0 +1,82 @@
+"""The three single-dimension scaling rules: width, depth, resolution. Pure spec -> spec.
+
+EfficientNet (Tan & Le 2019, sec. 3.2) scales a network along these three dimensions; its
+released models B1-B7 are B0 passed through `width` and `depth` with the multipliers of
+the paper's Table 2 / official code, so netscale defines them the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from netscale.spec.net import NetSpec, SpecError, StageSpec
+
+
+def round_width(width: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """`width` rounded to the nearest multiple of `divisor` (at least `divisor`), then one
+    `divisor` up if rounding lost more than 1 - round_limit of it.
+
+    This is EfficientNet's `round_filters` (official code; round_limit 0.9, "the 10% rule");
+    EfficientNetV2's code uses no limit (round_limit 0).
+    """
+    new = max(divisor, int(width + divisor / 2) // divisor * divisor)
+    if new < round_limit * width:
+        new += divisor
+    return new
+
+
+def _check_positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise SpecError(f"{name}={value!r} is invalid: expected a number > 0")
+
+
+def _stage_width(stage: StageSpec, width: int) -> dict[str, int | None]:
+    """New width (and group width) of a stage, kept compatible with its groups and heads."""
+    if stage.block == "transformer":
+        multiple = math.lcm(stage.head_width, 8)
+        return {"width": max(multiple, round(width / multiple) * multiple)}
+    if stage.block == "bottleneck" and stage.group_width is not None:
+        inner = max(1, round(width * stage.bottleneck_ratio))
+        group = min(stage.group_width, inner)
+        inner = max(group, round(inner / group) * group)  # as RegNet appendix D
+        return {"width": round(inner / stage.bottleneck_ratio), "group_width": group}
+    return {"width": width}
+
+
+def width(spec: NetSpec, mult: float, divisor: int = 8, round_limit: float = 0.9) -> NetSpec:
+    """Multiply every width (stem, stages, head conv) by `mult`, rounded by `round_width`.
+
+    Bottleneck widths are then rounded to a multiple of their group width (the group width
+    is capped at the new bottleneck width), and transformer widths to a multiple of their
+    head width, so the result is always a valid spec.
+    """
+    _check_positive("width mult", mult)
+    _check_positive("divisor", divisor)
+
+    def scale(w: int) -> int:
+        return round_width(w * mult, divisor, round_limit) if w else 0
+
+    stem = dataclasses.replace(spec.stem, width=scale(spec.stem.width),
+                               mid_width=scale(spec.stem.mid_width))
+    stages = tuple(dataclasses.replace(s, **_stage_width(s, scale(s.width))) for s in spec.stages)
+    head = dataclasses.replace(spec.head, width=scale(spec.head.width))
+    return dataclasses.replace(spec, stem=stem, stages=stages, head=head)
+
+
+def depth(spec: NetSpec, mult: float) -> NetSpec:
+    """Multiply every stage's depth by `mult`, rounding up (EfficientNet `round_repeats`)."""
+    _check_positive("depth mult", mult)
+    # round() first: 5 * 2.2 is 11.000000000000002 in floating point, which must stay 11
+    stages = tuple(
+        dataclasses.replace(s, depth=math.ceil(round(s.depth * mult, 9))) for s in spec.stages
+    )
+    return dataclasses.replace(spec, stages=stages)
+
+
+def resolution(spec: NetSpec, res: int) -> NetSpec:
+    """The same network at input resolution `res` (pixels per side)."""
+    if isinstance(res, bool) or not isinstance(res, int) or res < spec.total_stride:
+        raise SpecError(f"resolution={res!r} is invalid: expected an integer >= the network's "
+                        f"total stride {spec.total_stride}")
+    return dataclasses.replace(spec, resolution=res)
