@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from netscale.complexity.count import se_width
-from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, Stem
+from netscale.complexity.count import expanded_width, se_width
+from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, MBConv, Stem
 from netscale.spec.net import NetSpec, StageSpec
 
 
@@ -60,6 +60,19 @@ class Net(nn.Module):
 
 def _block(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float) -> nn.Module:
     se = se_width(stage, w_in) if stage.se_ratio else 0
+    if stage.block in ("mbconv", "fused_mbconv"):
+        return MBConv(
+            w_in,
+            stage.width,
+            stride=stride,
+            kernel=stage.kernel,
+            inner=expanded_width(stage, w_in),
+            se_width=se,
+            fused=stage.block == "fused_mbconv",
+            act=spec.act,
+            drop_path_rate=rate,
+            eps=spec.norm_eps,
+        )
     common = dict(
         stride=stride,
         kernel=stage.kernel,
@@ -100,8 +113,9 @@ def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
             nn.init.zeros_(m.bias)
     if zero_init_residual:
         for m in model.modules():
-            if isinstance(m, BasicBlock | BottleneckBlock):
-                nn.init.zeros_(m.last_norm().weight)
+            norm = m.last_norm() if isinstance(m, BasicBlock | BottleneckBlock | MBConv) else None
+            if norm is not None:
+                nn.init.zeros_(norm.weight)
 
 
 def build(spec: NetSpec) -> Net:

@@ -177,7 +177,35 @@ def _bottleneck(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
     c.h, c.w = out
 
 
-_BLOCKS = {"basic": _basic, "bottleneck": _bottleneck}
+def expanded_width(stage: StageSpec, w_in: int) -> int:
+    """Inner width of an (fused) MBConv: expansion_ratio times the block's input width."""
+    return max(1, round(w_in * stage.expansion_ratio))
+
+
+def _mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
+    """MBConv: [1x1 expand] -> kxk depthwise (stride) -> [SE] -> 1x1 project.
+    Fused: kxk expand (stride) -> [SE] -> 1x1 project; expansion 1: one kxk conv [-> SE]."""
+    inner = expanded_width(stage, w_in)
+    fused = stage.block == "fused_mbconv"
+    single = fused and inner == w_in
+    mid = stage.width if single else inner
+    if fused:
+        c.conv(w_in, mid, stage.kernel, stride=stride)
+        c.norm(mid)
+    else:
+        if inner != w_in:
+            c.conv(w_in, inner, 1)
+            c.norm(inner)
+        c.conv(inner, inner, stage.kernel, stride=stride, groups=inner)
+        c.norm(inner)
+    if stage.se_ratio:
+        c.squeeze_excite(mid, se_width(stage, w_in))
+    if not single:
+        c.conv(inner, stage.width, 1)
+        c.norm(stage.width)
+
+
+_BLOCKS = {"basic": _basic, "bottleneck": _bottleneck, "mbconv": _mbconv, "fused_mbconv": _mbconv}
 
 
 def _head(c: _Counter, head: HeadSpec, w_in: int) -> None:

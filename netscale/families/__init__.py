@@ -1,8 +1,9 @@
 """Model families as tables of configs registered by name. No torch."""
 
-from netscale.families import regnet, resnet  # noqa: F401  (registers the models)
+from netscale.families import efficientnet, regnet, resnet  # noqa: F401  (registers models)
 from netscale.families.registry import (
     ModelInfo,
+    ProgressiveLearning,
     Reference,
     UnknownModelError,
     get_spec,
@@ -13,6 +14,7 @@ from netscale.families.registry import (
 
 __all__ = [
     "ModelInfo",
+    "ProgressiveLearning",
     "Reference",
     "UnknownModelError",
     "get_spec",

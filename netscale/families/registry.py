@@ -30,6 +30,23 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProgressiveLearning:
+    """Progressive-learning settings (EfficientNetV2 sec. 4.2): over the training stages the
+    image size (pixels), RandAugment magnitude, mixup alpha and dropout rate grow together
+    from their minimum to their maximum."""
+
+    min_resolution: int
+    max_resolution: int
+    min_randaug: float
+    max_randaug: float
+    min_mixup: float
+    max_mixup: float
+    min_dropout: float
+    max_dropout: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelInfo:
     """What is known of a registered model beyond its architecture."""
 
@@ -41,6 +58,7 @@ class ModelInfo:
     references: tuple[Reference, ...] = ()
     timm: str | None = None  # same-architecture counterpart in timm
     torchvision: str | None = None  # same-architecture counterpart in torchvision
+    progressive: ProgressiveLearning | None = None
     notes: str = ""
 
 

@@ -297,3 +297,67 @@ class Head(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x).mean((2, 3))  # (B, C)
         return self.fc(self.dropout(self.norm(x)))  # (B, num_classes)
+
+
+class MBConv(nn.Module):
+    """Inverted residual (MobileNetV2; EfficientNet's MBConv): [1x1 expand + BN + act] ->
+    kxk depthwise (stride) + BN + act -> [SE] -> 1x1 project + BN, with an identity skip
+    when shape is kept. Expansion 1 drops the expand conv (a depthwise-separable conv).
+
+    Fused (EfficientNetV2 sec. 3.2, Fused-MBConv): the expand and depthwise convs become one
+    kxk conv (stride); expansion 1 is that single kxk conv + BN + act.
+    """
+
+    def __init__(
+        self,
+        w_in: int,
+        w_out: int,
+        *,
+        stride: int,
+        kernel: int,
+        inner: int,
+        se_width: int,
+        fused: bool,
+        act: str,
+        drop_path_rate: float,
+        eps: float,
+    ) -> None:
+        super().__init__()
+        expand = inner != w_in or fused  # fused always starts with its kxk conv
+        single = fused and inner == w_in  # Fused-MBConv with expansion 1
+        mid = w_out if single else inner
+        layers: list[tuple[str, nn.Module]] = []
+        if expand:
+            k, s = (kernel, stride) if fused else (1, 1)
+            layers += [
+                ("conv1", conv2d(w_in, mid, k, stride=s)),
+                ("bn1", nn.BatchNorm2d(mid, eps=eps)),
+                ("act1", make_act(act)),
+            ]
+        if not fused:
+            layers += [
+                ("conv2", conv2d(inner, inner, kernel, stride=stride, groups=inner)),
+                ("bn2", nn.BatchNorm2d(inner, eps=eps)),
+                ("act2", make_act(act)),
+            ]
+        if se_width:
+            layers.append(("se_mid", SqueezeExcite(mid, se_width, act)))
+        if not single:
+            layers += [("conv3", conv2d(inner, w_out, 1)), ("bn3", nn.BatchNorm2d(w_out, eps=eps))]
+        for name, module in layers:
+            self.add_module(name, module)
+        self.has_skip = stride == 1 and w_in == w_out
+        self.drop_path = DropPath(drop_path_rate) if self.has_skip else nn.Identity()
+
+    def last_norm(self) -> nn.BatchNorm2d | None:
+        """The branch's last norm, zero-initialized only when the block has a skip."""
+        if not self.has_skip:
+            return None
+        return self.bn1 if not hasattr(self, "bn3") else self.bn3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x
+        for name, module in self.named_children():
+            if name != "drop_path":
+                y = module(y)
+        return x + self.drop_path(y) if self.has_skip else y

@@ -28,7 +28,14 @@ def test_params_and_flops_match_analytic(name):
 
 
 @pytest.mark.parametrize(
-    ("name", "res"), [("resnet_18", 64), ("regnet_y_200mf", 32), ("resnet_rs_50", 33)]
+    ("name", "res"),
+    [
+        ("resnet_18", 64),
+        ("regnet_y_200mf", 32),
+        ("resnet_rs_50", 33),
+        ("efficientnet_b0", 32),
+        ("efficientnet_v2_b0", 64),
+    ],
 )
 def test_forward_shapes_and_channels_last(name, res):
     torch.manual_seed(0)
@@ -40,7 +47,7 @@ def test_forward_shapes_and_channels_last(name, res):
         model_cl = model.to(memory_format=torch.channels_last)
         y_cl = model_cl(x.to(memory_format=torch.channels_last))
     assert y.shape == (2, 10)
-    assert feats.shape[1] == model.spec.num_features
+    assert feats.shape[1] == model.spec.stages[-1].width
     assert feats.shape[-1] == netscale.complexity(model.spec, res).parts[-2].resolution
     torch.testing.assert_close(y_cl, y, rtol=1e-4, atol=1e-5)
 

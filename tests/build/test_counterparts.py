@@ -15,8 +15,10 @@ def _params(model: torch.nn.Module) -> int:
 
 
 def test_counterparts_are_named():
-    assert netscale.list_models() == TIMM  # timm has every registered model
-    assert len(TORCHVISION) == 16
+    # timm has every registered model but EfficientNetV2-B0..B3 (TF-padding ports only)
+    missing = sorted(set(netscale.list_models()) - set(TIMM))
+    assert missing == [f"efficientnet_v2_b{i}" for i in range(4)]
+    assert len(TORCHVISION) == 16 + 8 + 3
 
 
 @pytest.mark.parametrize("name", TIMM)

@@ -73,6 +73,6 @@ def test_bias_flops_are_the_bias_additions():
 
 
 def test_unbuilt_block_kinds_say_so():
-    spec = NetSpec(stages=(StageSpec(block="mbconv", depth=1, width=16),))
-    with pytest.raises(NotImplementedError, match=r"stages\[0\]\.block='mbconv'"):
+    spec = NetSpec(stages=(StageSpec(block="convnext", depth=1, width=16),))
+    with pytest.raises(NotImplementedError, match=r"stages\[0\]\.block='convnext'"):
         netscale.complexity(spec)

@@ -25,6 +25,8 @@ REGNET_SIZES = [
 EXPECTED = (
     [f"resnet_{d}" for d in (18, 34, 50, 101, 152, 200)]
     + [f"resnet_d_{d}" for d in (50, 101, 152, 200)]
+    + [f"efficientnet_b{i}" for i in range(8)]
+    + [f"efficientnet_v2_{s}" for s in ("s", "m", "l", "xl", "b0", "b1", "b2", "b3")]
     + [f"resnet_rs_{d}" for d in (50, 101, 152, 200, 270, 350, 420)]
     + [f"regnet_{k}_{s}" for k in "xy" for s in REGNET_SIZES]
 )
