@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from netscale.complexity.count import expanded_width, se_width
+from netscale.complexity.count import count, expanded_width, se_width
 from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, MBConv, Stem
+from netscale.nn.coatnet import PreNormMBConv, TransformerBlock
+from netscale.nn.convnext import ConvNeXtBlock
 from netscale.spec.net import NetSpec, StageSpec
 
 
@@ -27,13 +29,16 @@ class Net(nn.Module):
             pool=s.pool,
             act=spec.act,
             eps=spec.norm_eps,
+            ln_eps=spec.layer_norm_eps,
         )
+        sizes = [part.resolution for part in count(spec).parts[1:-1]]  # stage outputs (px)
         stages, w_in, index = [], s.width, 0
-        for stage in spec.stages:
+        for stage, size in zip(spec.stages, sizes, strict=True):
             blocks = []
             for j in range(stage.depth):
                 rate = spec.drop_path_rate * index / max(spec.num_blocks - 1, 1)
-                blocks.append(_block(spec, stage, w_in, stage.stride if j == 0 else 1, rate))
+                stride = stage.stride if j == 0 else 1
+                blocks.append(_block(spec, stage, w_in, stride, rate, size))
                 w_in, index = stage.width, index + 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
@@ -42,10 +47,12 @@ class Net(nn.Module):
             w_in,
             width=h.width,
             norm=h.norm,
+            hidden_width=h.hidden_width,
             dropout_rate=h.dropout_rate,
             num_classes=h.num_classes,
             act=spec.act,
             eps=spec.norm_eps,
+            ln_eps=spec.layer_norm_eps,
         )
         _init_weights(self, zero_init_residual=spec.zero_init_residual)
 
@@ -58,43 +65,42 @@ class Net(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _block(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float) -> nn.Module:
+def _block(
+    spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float, size: int
+) -> nn.Module:
+    """One block of `stage`; `size` is the stage's output feature-map size at spec.resolution."""
+    w_out, kind = stage.width, stage.block
+    common = dict(stride=stride, act=spec.act, drop_path_rate=rate, eps=spec.norm_eps)
     se = se_width(stage, w_in) if stage.se_ratio else 0
-    if stage.block in ("mbconv", "fused_mbconv"):
+    inner = expanded_width(stage, w_in)
+    if kind == "mbconv" and stage.pre_norm:
+        return PreNormMBConv(w_in, w_out, kernel=stage.kernel, inner=inner, se_width=se, **common)
+    if kind in ("mbconv", "fused_mbconv"):
+        fused = kind == "fused_mbconv"
         return MBConv(
-            w_in,
-            stage.width,
-            stride=stride,
-            kernel=stage.kernel,
-            inner=expanded_width(stage, w_in),
-            se_width=se,
-            fused=stage.block == "fused_mbconv",
-            act=spec.act,
-            drop_path_rate=rate,
-            eps=spec.norm_eps,
+            w_in, w_out, kernel=stage.kernel, inner=inner, se_width=se, fused=fused, **common
         )
-    common = dict(
-        stride=stride,
+    if kind == "convnext":
+        return ConvNeXtBlock(
+            w_in, w_out, kernel=stage.kernel, inner=inner, layer_scale=stage.layer_scale, **common
+        )
+    if kind == "transformer":
+        return TransformerBlock(
+            w_in, w_out, head_width=stage.head_width, inner=inner, size=size, **common
+        )
+    avg = stage.shortcut == "avg"
+    if kind == "basic":
+        return BasicBlock(w_in, w_out, kernel=stage.kernel, se_width=se, avg_shortcut=avg, **common)
+    return BottleneckBlock(
+        w_in,
+        w_out,
         kernel=stage.kernel,
+        inner=stage.inner_width,
+        groups=stage.groups,
         se_width=se,
-        avg_shortcut=stage.shortcut == "avg",
-        act=spec.act,
-        drop_path_rate=rate,
-        eps=spec.norm_eps,
-    )
-    if stage.block == "basic":
-        return BasicBlock(w_in, stage.width, **common)
-    if stage.block == "bottleneck":
-        return BottleneckBlock(
-            w_in,
-            stage.width,
-            inner=stage.inner_width,
-            groups=stage.groups,
-            se_placement=stage.se_placement,
-            **common,
-        )
-    raise NotImplementedError(
-        f"block={stage.block!r} is specified but not yet built by this version of netscale"
+        se_placement=stage.se_placement,
+        avg_shortcut=avg,
+        **common,
     )
 
 

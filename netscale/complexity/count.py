@@ -35,8 +35,9 @@ class PartComplexity:
 class Complexity:
     """Whole-network complexity at one input resolution.
 
-    flops: multiply-adds (int); params: parameters (int); acts: conv/linear output elements
-    (int); bias_flops: the bias additions included in flops; parts: per stem/stage/head.
+    flops: multiply-adds (int); params: parameters (int); acts: conv/linear/matmul output
+    elements (int); bias_flops: the bias additions included in flops; attention_flops: the
+    QK^T and AV matmuls included in flops; parts: per stem/stage/head.
     """
 
     flops: int
@@ -45,6 +46,7 @@ class Complexity:
     bias_flops: int
     resolution: int
     parts: tuple[PartComplexity, ...] = field(default=())
+    attention_flops: int = 0
 
 
 class _Counter:
@@ -53,6 +55,8 @@ class _Counter:
     def __init__(self, h: int, w: int) -> None:
         self.h, self.w = h, w
         self.flops = self.params = self.acts = self.bias_flops = 0
+        self.attention_flops = 0
+        self.table_size = 0  # attention bias table side of the current stage (spec res)
 
     def conv(
         self, w_in: int, w_out: int, k: int, *, stride: int = 1, groups: int = 1, bias: bool = False
@@ -69,7 +73,9 @@ class _Counter:
         self.acts += w_out * pixels
 
     def patch_conv(self, w_in: int, w_out: int, k: int) -> None:
-        """A kxk conv at stride k, no padding, with bias (patchify): output size h // k."""
+        """A kxk conv at stride k, no padding, with bias (patchify): output size h // k.
+
+        Input sizes not divisible by k lose their last pixels, as in torch."""
         self.h, self.w = self.h // k, self.w // k
         pixels = self.h * self.w
         self.flops += k * k * w_in * w_out * pixels + w_out * pixels
@@ -105,9 +111,10 @@ class _Counter:
 
 
 def se_width(stage: StageSpec, w_in: int) -> int:
-    """Channels of the SE bottleneck: se_ratio of the block input ("mid") or output ("out")."""
-    reference = w_in if stage.se_placement == "mid" else stage.width
-    return max(1, round(stage.se_ratio * reference))
+    """Channels of the SE bottleneck: se_ratio of the block input ("mid") or output ("out",
+    and CoAtNet's pre-norm MBConv) width."""
+    from_input = stage.se_placement == "mid" and not stage.pre_norm
+    return max(1, round(stage.se_ratio * (w_in if from_input else stage.width)))
 
 
 def _stem(c: _Counter, stem: StemSpec, in_width: int) -> None:
@@ -122,10 +129,13 @@ def _stem(c: _Counter, stem: StemSpec, in_width: int) -> None:
         c.norm(mid)
         c.conv(mid, stem.width, 3)
         c.norm(stem.width)
-    else:
-        raise NotImplementedError(
-            f"stem.kind={stem.kind!r} is specified but not yet built by this version of netscale"
-        )
+    elif stem.kind == "patchify":
+        c.patch_conv(in_width, stem.width, stem.kernel)
+        c.norm(stem.width)
+    elif stem.kind == "coatnet":
+        c.conv(in_width, stem.width, stem.kernel, stride=stem.stride)
+        c.norm(stem.width)
+        c.conv(stem.width, stem.width, stem.kernel)
     if stem.pool == "max":
         c.pool(2)
     elif stem.pool == "conv":
@@ -178,8 +188,10 @@ def _bottleneck(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
 
 
 def expanded_width(stage: StageSpec, w_in: int) -> int:
-    """Inner width of an (fused) MBConv: expansion_ratio times the block's input width."""
-    return max(1, round(w_in * stage.expansion_ratio))
+    """Inner width: expansion_ratio times the input width of an (fused) MBConv, times the
+    output width of a pre-norm MBConv and of ConvNeXt / transformer MLPs."""
+    from_input = stage.block in ("mbconv", "fused_mbconv") and not stage.pre_norm
+    return max(1, round((w_in if from_input else stage.width) * stage.expansion_ratio))
 
 
 def _mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
@@ -205,7 +217,82 @@ def _mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
         c.norm(stage.width)
 
 
-_BLOCKS = {"basic": _basic, "bottleneck": _bottleneck, "mbconv": _mbconv, "fused_mbconv": _mbconv}
+def _pre_norm_mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
+    """CoAtNet MBConv: BN -> 1x1 expand -> kxk depthwise (stride) -> SE -> 1x1 project
+    (bias); shortcut: pool + 1x1 conv (bias) when the shape changes."""
+    inner = expanded_width(stage, w_in)
+    h, w = c.h, c.w
+    _pool_shortcut(c, w_in, stage.width, stride)
+    c.h, c.w = h, w
+    c.norm(w_in)
+    c.conv(w_in, inner, 1)
+    c.norm(inner)
+    c.conv(inner, inner, stage.kernel, stride=stride, groups=inner)
+    c.norm(inner)
+    if stage.se_ratio:
+        c.squeeze_excite(inner, se_width(stage, w_in))
+    c.conv(inner, stage.width, 1, bias=True)
+
+
+def _pool_shortcut(c: _Counter, w_in: int, w_out: int, stride: int) -> None:
+    """CoAtNet's residual path: 2x2 avg-pool, then a biased 1x1 conv if the width changes."""
+    c.pool(stride)
+    if w_in != w_out:
+        c.conv(w_in, w_out, 1, bias=True)
+
+
+def _convnext(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
+    """[LN + kxk s-k downsampling conv] -> kxk depthwise (bias) -> LN -> MLP -> layer scale."""
+    w = stage.width
+    if stride != 1 or w_in != w:
+        c.norm(w_in)
+        c.patch_conv(w_in, w, stride)
+    c.conv(w, w, stage.kernel, groups=w, bias=True)
+    c.norm(w)
+    inner = expanded_width(stage, w_in)
+    c.conv(w, inner, 1, bias=True)  # the MLP's linears act per pixel: 1x1 convs
+    c.conv(inner, w, 1, bias=True)
+    if stage.layer_scale:
+        c.params += w
+
+
+def _transformer(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
+    """Pre-norm block: LN -> [pool] -> attention (qkv, QK^T, AV, proj) ; LN -> MLP.
+
+    QK^T and AV each cost N * N * width multiply-adds for N = h * w positions (all heads
+    together); the relative-bias table has (2S - 1)^2 entries per head for the S x S map
+    the spec's resolution gives (CoAtNet eq. 3)."""
+    w = stage.width
+    h0, w0 = c.h, c.w
+    _pool_shortcut(c, w_in, w, stride)
+    c.h, c.w = h0, w0
+    c.norm(w_in)
+    c.pool(stride)
+    c.conv(w_in, 3 * w, 1, bias=True)  # qkv
+    n = c.h * c.w
+    c.flops += 2 * n * n * w  # QK^T and AV
+    c.attention_flops += 2 * n * n * w
+    c.acts += n * n * (w // stage.head_width) + n * w  # outputs of the two matmuls
+    c.params += (2 * c.table_size - 1) ** 2 * (w // stage.head_width)
+    c.conv(w, w, 1, bias=True)  # proj
+    c.norm(w)
+    inner = expanded_width(stage, w_in)
+    c.conv(w, inner, 1, bias=True)
+    c.conv(inner, w, 1, bias=True)
+
+
+def _mbconv_any(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
+    (_pre_norm_mbconv if stage.pre_norm else _mbconv)(c, stage, w_in, stride)
+
+
+_BLOCKS = {
+    "basic": _basic,
+    "bottleneck": _bottleneck,
+    "mbconv": _mbconv_any,
+    "fused_mbconv": _mbconv,
+    "convnext": _convnext,
+    "transformer": _transformer,
+}
 
 
 def _head(c: _Counter, head: HeadSpec, w_in: int) -> None:
@@ -216,6 +303,9 @@ def _head(c: _Counter, head: HeadSpec, w_in: int) -> None:
     c.h = c.w = 1  # global average pool
     if head.norm:
         c.norm(w_in)
+    if head.hidden_width:
+        c.linear(w_in, head.hidden_width)
+        w_in = head.hidden_width
     c.linear(w_in, head.num_classes)
 
 
@@ -239,14 +329,14 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
 
     _stem(c, spec.stem, spec.in_width)
     close("stem")
+    # Attention bias tables are sized for the maps at spec.resolution, whatever res is.
+    table_sizes = None
+    if res != spec.resolution and any(s.block == "transformer" for s in spec.stages):
+        table_sizes = [part.resolution for part in count(spec).parts[1:-1]]
     w_in = spec.stem.width
     for i, stage in enumerate(spec.stages):
-        block = _BLOCKS.get(stage.block)
-        if block is None:
-            raise NotImplementedError(
-                f"stages[{i}].block={stage.block!r} is specified but not "
-                "yet built by this version of netscale"
-            )
+        c.table_size = table_sizes[i] if table_sizes else (c.h - 1) // stage.stride + 1
+        block = _BLOCKS[stage.block]
         for j in range(stage.depth):
             block(c, stage, w_in, stage.stride if j == 0 else 1)
             w_in = stage.width
@@ -254,4 +344,4 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
     _head(c, spec.head, w_in)
     close("head")
     flops, params, acts, bias_flops = c.totals()
-    return Complexity(flops, params, acts, bias_flops, res, tuple(parts))
+    return Complexity(flops, params, acts, bias_flops, res, tuple(parts), c.attention_flops)

@@ -1,6 +1,12 @@
 """Model families as tables of configs registered by name. No torch."""
 
-from netscale.families import efficientnet, regnet, resnet  # noqa: F401  (registers models)
+from netscale.families import (  # noqa: F401  (importing a family registers its models)
+    coatnet,
+    convnext,
+    efficientnet,
+    regnet,
+    resnet,
+)
 from netscale.families.registry import (
     ModelInfo,
     ProgressiveLearning,

@@ -26,6 +26,14 @@ def conv2d(
     )
 
 
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor (ConvNeXt sec. 2.6)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # (B, H, W, C): contiguous when x is channels_last
+        return super().forward(x).permute(0, 3, 1, 2)
+
+
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016): drop a residual branch per sample in training."""
 
@@ -228,6 +236,7 @@ class Stem(nn.Module):
         pool: str,
         act: str,
         eps: float,
+        ln_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         layers: list[tuple[str, nn.Module]] = []
@@ -248,10 +257,21 @@ class Stem(nn.Module):
                     (f"bn{i + 1}", nn.BatchNorm2d(widths[i + 1], eps=eps)),
                     (f"act{i + 1}", make_act(act)),
                 ]
+        elif kind == "patchify":  # ConvNeXt: non-overlapping kxk patches + LayerNorm
+            layers += [
+                ("conv", nn.Conv2d(in_width, width, kernel, stride=stride)),
+                ("norm", LayerNorm2d(width, eps=eps)),
+            ]
+        elif kind == "coatnet":  # CoAtNet S0: 3x3 s2 conv + BN + act, 3x3 conv (no norm)
+            layers += [
+                ("conv1", conv2d(in_width, width, kernel, stride=stride)),
+                ("bn1", nn.BatchNorm2d(width, eps=eps)),
+                ("act1", make_act(act)),
+                ("conv2", conv2d(width, width, kernel)),
+            ]
         else:
-            raise NotImplementedError(
-                f"stem.kind={kind!r} is specified but not yet built by this version of netscale"
-            )
+            raise ValueError(f"stem.kind={kind!r} is invalid")
+
         if pool == "max":
             layers.append(("pool", nn.MaxPool2d(3, stride=2, padding=1)))
         elif pool == "conv":
@@ -270,7 +290,8 @@ class Stem(nn.Module):
 
 
 class Head(nn.Module):
-    """[1x1 conv + BN + act] -> global average pool -> [LayerNorm] -> dropout -> linear."""
+    """[1x1 conv + BN + act] -> global average pool -> [LayerNorm] -> [linear + tanh]
+    -> dropout -> linear."""
 
     def __init__(
         self,
@@ -278,10 +299,12 @@ class Head(nn.Module):
         *,
         width: int,
         norm: bool,
+        hidden_width: int,
         dropout_rate: float,
         num_classes: int,
         act: str,
         eps: float,
+        ln_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         self.conv: nn.Module = nn.Identity()
@@ -290,13 +313,17 @@ class Head(nn.Module):
                 conv2d(w_in, width, 1), nn.BatchNorm2d(width, eps=eps), make_act(act)
             )
             w_in = width
-        self.norm: nn.Module = nn.LayerNorm(w_in, eps=eps) if norm else nn.Identity()
+        self.norm: nn.Module = nn.LayerNorm(w_in, eps=ln_eps) if norm else nn.Identity()
+        self.hidden: nn.Module = nn.Identity()
+        if hidden_width:  # pre-logits layer (timm's CoAtNets)
+            self.hidden = nn.Sequential(nn.Linear(w_in, hidden_width), nn.Tanh())
+            w_in = hidden_width
         self.dropout = nn.Dropout(dropout_rate)
         self.fc = nn.Linear(w_in, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x).mean((2, 3))  # (B, C)
-        return self.fc(self.dropout(self.norm(x)))  # (B, num_classes)
+        x = self.norm(self.conv(x).mean((2, 3)))  # (B, C)
+        return self.fc(self.dropout(self.hidden(x)))  # (B, num_classes)
 
 
 class MBConv(nn.Module):

@@ -124,6 +124,12 @@ class StageSpec:
                       "avg" = 2x2 avg-pool then 1x1 conv + BN (ResNet-D).
     head_width        channels per attention head (transformer blocks).
     layer_scale       initial value of the per-channel residual scale; 0 = none (ConvNeXt 1e-6).
+    pre_norm          mbconv only: the CoAtNet form (CoAtNet sec. 3, as timm's coatnet_*): a
+                      BN on the block input, inner width = expansion_ratio x the block's
+                      *output* width, SE sized from the output width, stride on the
+                      depthwise conv, an avg-pool + 1x1 conv shortcut, a biased projection
+                      without norm, no activation after the add. Transformer blocks are
+                      always pre-norm.
     """
 
     block: str
@@ -139,6 +145,7 @@ class StageSpec:
     shortcut: str = "conv"
     head_width: int = 32
     layer_scale: float = 0.0
+    pre_norm: bool = False
 
     def __post_init__(self) -> None:
         # Field checks run from NetSpec.__post_init__, which knows this stage's path.
@@ -171,6 +178,10 @@ class StageSpec:
         _check_choice(f"{path}.shortcut", self.shortcut, SHORTCUTS)
         _check_int(f"{path}.head_width", self.head_width, minimum=1)
         _check_float(f"{path}.layer_scale", self.layer_scale, lo=0.0, hi=10.0)
+        if not isinstance(self.pre_norm, bool):
+            _fail(f"{path}.pre_norm", self.pre_norm, "expected true or false")
+        if self.pre_norm and self.block != "mbconv":
+            _fail(f"{path}.pre_norm", self.pre_norm, f"only false for block={self.block!r}")
         if self.group_width is not None:
             _check_int(f"{path}.group_width", self.group_width, minimum=1)
             if self.block != "bottleneck":
@@ -195,15 +206,19 @@ class StageSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeadSpec:
     """Classifier head: [1x1 conv to `width` + BN + act] -> global average pool -> [LayerNorm]
-    -> dropout -> linear. `width=0` skips the conv (RegNet, ResNet); EfficientNet uses 1280."""
+    -> [linear to `hidden_width` + tanh] -> dropout -> linear. `width=0` skips the conv
+    (RegNet, ResNet; EfficientNet uses 1280); `hidden_width` is the pre-logits layer of
+    timm's CoAtNets (0 = none)."""
 
     width: int = 0
     norm: bool = False
+    hidden_width: int = 0
     dropout_rate: float = 0.0
     num_classes: int = 1000
 
     def validate(self, path: str = "head") -> None:
         _check_int(f"{path}.width", self.width, minimum=0)
+        _check_int(f"{path}.hidden_width", self.hidden_width, minimum=0)
         if not isinstance(self.norm, bool):
             _fail(f"{path}.norm", self.norm, "expected true or false")
         _check_float(f"{path}.dropout_rate", self.dropout_rate, lo=0.0, hi=1.0, hi_open=True)
@@ -221,7 +236,8 @@ class NetSpec:
     resolution       default input resolution (pixels per side) for complexity and building.
     drop_path_rate   stochastic depth of the last block; it grows linearly from 0 over blocks.
     zero_init_residual  initialize the last norm of every residual branch to zero.
-    norm_eps         epsilon of every normalization layer.
+    norm_eps         epsilon of every BatchNorm.
+    layer_norm_eps   epsilon of every LayerNorm (ConvNeXt, CoAtNet and timm use 1e-6).
     """
 
     schema: int = SCHEMA_VERSION
@@ -235,6 +251,7 @@ class NetSpec:
     drop_path_rate: float = 0.0
     zero_init_residual: bool = True
     norm_eps: float = 1e-5
+    layer_norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
         _normalize_floats(self)
@@ -259,6 +276,7 @@ class NetSpec:
         if not isinstance(self.zero_init_residual, bool):
             _fail("zero_init_residual", self.zero_init_residual, "expected true or false")
         _check_float("norm_eps", self.norm_eps, lo=0.0, hi=1.0)
+        _check_float("layer_norm_eps", self.layer_norm_eps, lo=0.0, hi=1.0)
         if self.resolution < self.total_stride:
             _fail(
                 "resolution",

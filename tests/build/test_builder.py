@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import netscale
 from netscale.build import Net, build
 from netscale.nn import BottleneckBlock, DropPath
-from netscale.spec import NetSpec, StageSpec, save
+from netscale.spec import save
 
 
 def _meta_model(name: str) -> Net:
@@ -35,6 +35,8 @@ def test_params_and_flops_match_analytic(name):
         ("resnet_rs_50", 33),
         ("efficientnet_b0", 32),
         ("efficientnet_v2_b0", 64),
+        ("convnext_atto", 64),
+        ("coatnet_nano", 64),
     ],
 )
 def test_forward_shapes_and_channels_last(name, res):
@@ -101,9 +103,22 @@ def test_create_model_from_spec_file_and_spec(tmp_path):
         assert model.spec.head.num_classes == 7 and model.spec.resolution == 32
 
 
-def test_unbuilt_kinds_and_bad_input():
-    spec = NetSpec(stages=(StageSpec(block="convnext", depth=1, width=16),))
-    with pytest.raises(NotImplementedError, match="'convnext' is specified but not yet built"):
-        build(spec)
+def test_bad_input():
     with pytest.raises(TypeError, match="needs a NetSpec"):
         build({"stages": []})
+
+
+@pytest.mark.parametrize("name", ["coatnet_nano", "convnext_atto"])
+@pytest.mark.parametrize("res", [32, 224])
+def test_trains_a_step(name, res):
+    torch.manual_seed(0)
+    model = netscale.create_model(name, num_classes=10).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(2, 3, res, res), torch.tensor([1, 7])
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert changed > len(before) // 2
