@@ -25,6 +25,7 @@ test: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/models_table.py > docs/models.md
+	$(BIN)/python scripts/scaling_doc.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

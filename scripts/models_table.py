@@ -68,7 +68,24 @@ def main() -> None:
         "counterpart's `sum(p.numel())` equals ours exactly.\n"
     )
     print("\n".join(lines))
-    print(NOTES)
+    print(NOTES.replace("COATNET_ROWS", _coatnet_rows()))
+
+
+def _coatnet_rows() -> str:
+    rows = []
+    for size in ("0", "1", "2", "3"):
+        cx = netscale.complexity(f"coatnet_{size}")
+        paper = next(
+            r.value
+            for r in netscale.model_info(f"coatnet_{size}").references
+            if r.metric == "flops"
+        )
+        rows.append(
+            f"| `coatnet_{size}` | {paper} | {cx.flops / 1e9:.3f} | "
+            f"{cx.attention_flops / 1e9:.3f} | "
+            f"{(cx.flops - cx.attention_flops) / 1e9:.3f} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 NOTES = """
@@ -83,6 +100,32 @@ NOTES = """
   The published column keeps each source's own unit.
 - ResNets are the "v1.5" layout of timm and torchvision (stride on the 3x3 conv); the
   original paper's v1 (stride on the first 1x1) counts 3.8 G for ResNet-50.
+- EfficientNetV2-B0..B3 have no same-architecture counterpart: timm ships them only as
+  `tf_efficientnetv2_b*` with TensorFlow's asymmetric 'same' padding (param counts equal
+  ours, tested in tests/families/test_efficientnet.py).
+
+## CoAtNet against the paper and against timm
+
+`coatnet_0..4` follow the paper's Tables 3-4 as timm's `coatnet_N_224` do (same params,
+same FlopCounterMode total). Against the paper's 224 px FLOPs, netscale's multiply-adds
+are higher because it counts the attention matmuls (QK^T and AV) explicitly; without them
+the conv and linear multiply-adds are within 5% (tests/families/test_coatnet.py):
+
+| model | paper GFLOPs | netscale GMACs | of which QK^T + AV | without them |
+|---|---|---|---|---|
+COATNET_ROWS
+timm's `coatnet_*_rw_*` models (the ones with trained weights) are a different design and
+are not counterparts. Read from timm's configs (`timm.models.maxxvit.model_cfgs`):
+
+- depths: `coatnet_0_rw` has (2, 3, 7, 2) where the paper's CoAtNet-0 has (2, 3, 5, 2);
+- stem: two convs of 32 then 64 channels (paper: both of the S0 width);
+- MBConv: expansion of the block *input* width (paper, netscale: of the output width),
+  SiLU activations, BN + activation before the block, SE (ReLU) right after the expand conv,
+  no bias on the projection; `coatnet_0_rw` downsamples by pooling instead of a strided
+  depthwise conv;
+- transformer: qkv keeps the input width and the width grows after attention; shortcut
+  convs without bias;
+- head: no pre-logits layer.
 """
 
 if __name__ == "__main__":

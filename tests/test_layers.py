@@ -7,7 +7,8 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["netscale", "netscale.spec", "netscale.families", "netscale.complexity"]
+    "module",
+    ["netscale", "netscale.spec", "netscale.families", "netscale.complexity", "netscale.scaling"],
 )
 def test_torch_free_layers(module):
     code = (

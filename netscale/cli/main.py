@@ -1,7 +1,8 @@
 """The `netscale` command: a thin shell over the library (parse, call, print).
 
 Every command is one documented Python call: `netscale models list GLOB` is
-`netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`.
+`netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`;
+`netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py).
 Errors print one line to stderr and exit with code 2.
 """
 
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from netscale.api import model_card
+from netscale.cli import scale as scale_command
 from netscale.cli.format import format_card, format_model_list
 from netscale.families import list_models
 from netscale.families.registry import UnknownModelError
@@ -45,10 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         help="input resolution in pixels (default: the spec's)",
     )
     show.add_argument("--json", action="store_true", help="print the card as JSON")
+    scale_command.add_parser(commands)
     return parser
 
 
 def _run(args: argparse.Namespace) -> str:
+    if args.command == "scale":
+        return scale_command.run(args)
     if args.action == "list":
         names = list_models(args.pattern)
         if not names:

@@ -57,8 +57,9 @@ def width(spec: NetSpec, mult: float, divisor: int = 8, round_limit: float = 0.9
     def scale(w: int) -> int:
         return round_width(w * mult, divisor, round_limit) if w else 0
 
-    stem = dataclasses.replace(spec.stem, width=scale(spec.stem.width),
-                               mid_width=scale(spec.stem.mid_width))
+    stem = dataclasses.replace(
+        spec.stem, width=scale(spec.stem.width), mid_width=scale(spec.stem.mid_width)
+    )
     stages = tuple(dataclasses.replace(s, **_stage_width(s, scale(s.width))) for s in spec.stages)
     head = dataclasses.replace(spec.head, width=scale(spec.head.width))
     return dataclasses.replace(spec, stem=stem, stages=stages, head=head)
@@ -77,6 +78,8 @@ def depth(spec: NetSpec, mult: float) -> NetSpec:
 def resolution(spec: NetSpec, res: int) -> NetSpec:
     """The same network at input resolution `res` (pixels per side)."""
     if isinstance(res, bool) or not isinstance(res, int) or res < spec.total_stride:
-        raise SpecError(f"resolution={res!r} is invalid: expected an integer >= the network's "
-                        f"total stride {spec.total_stride}")
+        raise SpecError(
+            f"resolution={res!r} is invalid: expected an integer >= the network's "
+            f"total stride {spec.total_stride}"
+        )
     return dataclasses.replace(spec, resolution=res)

@@ -1,0 +1,228 @@
+"""Write docs/scaling.md and docs/scaling_flops_acts.png: what each scaling rule makes of one
+base at 2x, 4x and 8x its FLOPs, and how FLOPs and activations grow along the way.
+
+Run: python scripts/scaling_doc.py [--base NAME] [--out-dir docs]
+(analytic counts only, no torch; about 2 s). The base defaults to efficientnet_b0 when it
+is registered, else regnet_y_400mf.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+import netscale
+from netscale.complexity import count
+from netscale.scaling import RULES, ScaleResult, scale_to
+from netscale.spec import NetSpec, SpecError
+
+# (label, rule, options), in the order of the table and the legend.
+CASES = [
+    ("compound", "compound", {}),
+    ("compound_v2", "compound_v2", {}),
+    ("resnet_rs long", "resnet_rs", {"regime": "long"}),
+    ("resnet_rs short", "resnet_rs", {"regime": "short"}),
+    ("width", "width", {}),
+    ("depth", "depth", {}),
+    ("v2_depth", "v2_depth", {}),
+    ("resolution", "resolution", {}),
+]
+TABLE_FACTORS = (2, 4, 8)
+PLOT_FACTORS = np.geomspace(1, 8, 13)
+PLOT = "scaling_flops_acts.png"
+COLUMNS = ("rule", "target (GMACs)", "coefficient", "GMACs (vs target)", "params (M)",
+           "acts (M)", "res (px)", "depths", "widths")  # fmt: skip
+
+
+def _fit(base: NetSpec, rule: str, options: dict, factor: float) -> tuple[ScaleResult, str]:
+    """The spec within 5% of factor x the base's FLOPs, else the nearest one and a note."""
+    target = count(base).flops * factor
+    try:
+        return scale_to(base, rule, target, **options), ""
+    except SpecError:
+        return scale_to(base, rule, target, tolerance=10.0, **options), ", none within 5%"
+
+
+def _dash(values: list[int]) -> str:
+    return "-".join(map(str, values))
+
+
+def _rows(base: NetSpec) -> list[str]:
+    rows = []
+    for label, rule, options in CASES:
+        for factor in TABLE_FACTORS:
+            result, note = _fit(base, rule, options, factor)
+            spec, cx = result.spec, count(result.spec)
+            cells = [
+                f"{label}",
+                f"{factor}x ({result.target_flops / 1e9:.2f})",
+                f"{result.coefficient_name} {result.coefficient:.3f}",
+                f"{cx.flops / 1e9:.3f} ({result.error:+.1%}{note})",
+                f"{cx.params / 1e6:.2f}",
+                f"{cx.acts / 1e6:.1f}",
+                str(spec.resolution),
+                _dash([s.depth for s in spec.stages]),
+                _dash([s.width for s in spec.stages]),
+            ]
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _curves(base: NetSpec) -> dict[str, tuple[list[float], list[float]]]:
+    """Per case: FLOPs / base and acts / base of the nearest spec at each PLOT_FACTORS."""
+    cx0 = count(base)
+    curves = {}
+    for label, rule, options in CASES:
+        flops, acts = [], []
+        for factor in PLOT_FACTORS:
+            cx = count(_fit(base, rule, options, float(factor))[0].spec)
+            flops.append(cx.flops / cx0.flops)
+            acts.append(cx.acts / cx0.acts)
+        curves[label] = (flops, acts)
+    return curves
+
+
+def _plot(curves: dict, base_name: str, path: Path) -> None:
+    fig, (ax_f, ax_a) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
+    for label, (flops, acts) in curves.items():
+        ax_f.plot(PLOT_FACTORS, flops, marker="o", ms=3, label=label)
+        ax_a.plot(PLOT_FACTORS, acts, marker="o", ms=3, label=label)
+    ax_a.plot(PLOT_FACTORS, PLOT_FACTORS, "k:", lw=1, label="s (reference)")
+    ax_a.plot(PLOT_FACTORS, np.sqrt(PLOT_FACTORS), "k--", lw=1, label="sqrt(s) (reference)")
+    for ax, what in ((ax_f, "multiply-adds"), (ax_a, "activations")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.set_xlabel("target FLOPs multiplier s")
+        ax.set_ylabel(f"{what} / base")
+        ax.grid(True, which="both", alpha=0.3)
+    ax_f.set_title(f"{base_name}: achieved multiply-adds")
+    ax_a.set_title(f"{base_name}: activations (conv/linear outputs)")
+    ax_a.legend(fontsize=8)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _markdown(base: NetSpec, rows: list[str], curves: dict) -> str:
+    cx = count(base)
+    acts8 = {label: acts[-1] for label, (_, acts) in curves.items()}
+    text = TEMPLATE.format(
+        base=base.name,
+        gmacs=cx.flops / 1e9,
+        params=cx.params / 1e6,
+        acts=cx.acts / 1e6,
+        res=base.resolution,
+        rules="\n".join(f"| `{r.name}` | {r.coefficient} | {r.summary} |" for r in RULES.values()),
+        header="| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS),
+        table="\n".join(rows),
+        acts8=", ".join(
+            f"{label} {a:.1f}x" for label, a in sorted(acts8.items(), key=lambda x: x[1])
+        ),
+        plot=PLOT,
+    )
+    return text
+
+
+def default_base() -> str:
+    """efficientnet_b0 when registered, else regnet_y_400mf."""
+    return "efficientnet_b0" if netscale.list_models("efficientnet_b0") else "regnet_y_400mf"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default=default_base(), help="registered name or spec file")
+    parser.add_argument("--out-dir", default="docs", type=Path)
+    args = parser.parse_args(argv)
+    base = netscale.resolve_spec(args.base)
+    curves = _curves(base)
+    _plot(curves, base.name, args.out_dir / PLOT)
+    (args.out_dir / "scaling.md").write_text(_markdown(base, _rows(base), curves))
+
+
+TEMPLATE = """\
+# Scaling rules
+
+Generated by `python scripts/scaling_doc.py` (also writes `docs/{plot}`);
+analytic counts only. Base: `{base}` at {res} px: {gmacs:.3f} GMACs, {params:.2f} M params,
+{acts:.2f} M acts.
+
+Every rule is a pure function `NetSpec -> NetSpec` in `netscale.scaling` (no torch), and
+`netscale.scaling.scale_to(spec, rule, target_flops, **options)` bisects the rule's
+coefficient until the spec's multiply-adds are within 5% of the target, or says why it
+cannot (`netscale scale NAME --rule RULE --target-flops 4G` on the command line).
+
+| rule | coefficient | what it scales |
+|---|---|---|
+{rules}
+
+Exact definitions (docstrings hold the same):
+
+- `compound(spec, phi, alpha=1.2, beta=1.1, gamma=1.15)`, EfficientNet eq. 3: depth x
+  alpha^phi (each stage's depth rounded up, EfficientNet's `round_repeats`), width x
+  beta^phi (multiples of 8 with the 10% rule, `round_filters`), resolution
+  round(res x gamma^phi) to the nearest multiple of 8 px, at least the total stride.
+  phi=0 returns the spec unchanged. FLOPs grow by about 1.92^phi; the rounding moves
+  this by -5%..+30% on the bases tested (tests/scaling/test_compound.py derives bounds).
+- `compound_grid(step=0.05, target=2, tolerance=0.1)`, EfficientNet sec. 3.3 step 1: all
+  (alpha, beta, gamma) on the grid 1, 1.05, 1.10, ... with |alpha beta^2 gamma^2 - 2| <= 0.1,
+  closest first; the paper's (1.2, 1.1, 1.15) is among them.
+- `v2_depth(spec, mult, from_stage=len(stages) // 2)`, EfficientNetV2 sec. 3.3 ("add more
+  layers to later stages"): the round(N (mult - 1)) blocks a uniform multiplier would add
+  all go to stages[from_stage:], one at a time, each to the stage with the largest
+  base depth / (current depth + 1) (D'Hondt's divisor method: proportional, never removes
+  a block as mult grows).
+- `compound_v2(spec, phi, ..., max_res=480)`, EfficientNetV2 sec. 3.3: `compound` with
+  depth from `v2_depth(alpha^phi)` and the resolution capped at 480 px
+  (`cap_resolution`; never below the base's own resolution).
+- `resnet_rs_scale(spec, s, regime, res_rate=1/8)`, ResNet-RS sec. 7: at path position s
+  the nominal FLOPs are 2^s x the base's; resolution x 2^(s/8) supplies a quarter of that
+  growth (+9% px per doubling, against +16% under EfficientNet's gamma: "increase
+  resolution more slowly"); the rest, g = 2^(3s/4), goes to depth in the "long" regime
+  (round(N (g - 1)) blocks over all stages, as `v2_depth` with from_stage 0) and to width
+  x sqrt(g) in the "short" one. `resnet_rs_path(spec, regime, steps)` returns the specs
+  at 2x, 4x, ... 2^steps x the base's FLOPs, each fitted within 5%, so the two regimes
+  compare at matched FLOPs.
+- `width`, `depth`, `resolution`: one dimension (EfficientNet sec. 3.2), rounded as above.
+
+## What each rule makes of `{base}` at 2x, 4x and 8x its FLOPs
+
+GMACs = multiply-adds / 10^9 (the papers' "FLOPs"); acts = output elements of every conv
+and linear layer (RegNet's definition); depths and widths are per stage.
+
+{header}
+{table}
+
+## FLOPs and activations against the multiplier
+
+![multiply-adds and activations against the FLOPs multiplier, per rule]({plot})
+
+Each point is the spec `scale_to` finds for that multiplier, or the nearest one where no
+spec lies within 5% (the left panel shows those off the diagonal: depths jump by whole
+blocks per stage, small widths by 8 channels). At 8x the base's FLOPs the activations
+grew by: {acts8}.
+
+Why this matters: a conv layer of width w on an r x r map, repeated d times, costs
+d w^2 r^2 multiply-adds but writes d w r^2 activations. Scaling FLOPs by s through width
+alone multiplies activations by only sqrt(s); through depth or resolution, by s;
+EfficientNet's compound rule by (alpha beta gamma^2)^phi = s^0.85. The V2 and ResNet-RS
+rules add depth where feature maps are small and hold the resolution back, so they sit
+below `compound` and `depth` in the plot. Activations are memory traffic: on GPUs and TPUs
+depthwise-heavy networks such as EfficientNets are limited by memory bandwidth rather than
+arithmetic, so their runtime follows activations more than FLOPs. Dollar, Singh and
+Girshick ("Fast and Accurate Model Scaling", CVPR 2021) show that the popular scaling rules
+grow activations about as O(s) and width-first scaling about as O(sqrt(s)), with matching
+speedups on GPUs and TPUs; Radosavovic et al. (2020, abstract and sec. 5) report RegNets up
+to 5x faster than EfficientNets on GPUs at similar accuracy. Activations also set the
+training memory, hence the batch size. Two caveats: these are analytic counts, not timings
+(measure on your hardware), and fewer activations say nothing of accuracy, which the
+papers above trade against them.
+"""
+
+
+if __name__ == "__main__":
+    main()
