@@ -1,24 +1,34 @@
 """Import timm / torchvision checkpoints into netscale models by explicit key translation.
 
 Each source library names its parameters its own way; a table of regex rules per source
-renames every checkpoint key into netscale's layout (stem.*, stages.{i}.{j}.*, head.fc.*;
-see the attribute names in netscale/nn/blocks.py). The translated dict is then checked
-key by key and shape by shape against the model before anything is loaded, so a wrong
-checkpoint fails with a list of what differs instead of loading half a network.
+(netscale/build/weight_rules.py) renames every checkpoint key into netscale's layout
+(stem.*, stages.{i}.{j}.*, head.*). The translated dict is then checked key by key and
+shape by shape against the model before anything is loaded, so a wrong checkpoint fails
+with a list of what differs instead of loading half a network.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from netscale.build.builder import Net
+from netscale.build.weight_rules import (
+    TIMM_REGNET,
+    TORCHVISION_REGNET,
+    KeyRules,
+    efficientnet_rules,
+    layout,
+    resnet_rules,
+    torchvision_efficientnet_fits,
+)
 from netscale.families import list_models, model_info
 from netscale.spec.net import NetSpec
 
@@ -27,148 +37,34 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Training checkpoints (timm's train.py, torchvision's references) nest the weights.
 _WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
 _MAX_LISTED = 8  # keys listed per kind of mismatch in an error message
+# BatchNorm epsilon of source models that do not use torch's default 1e-5 (read from their
+# builders): torchvision's EfficientNet-B5..B7 and EfficientNetV2 use 1e-3, as the official
+# TF code. A state dict does not record it, yet a different epsilon shifts every output.
+_SOURCE_EPS = (("torchvision", re.compile(r"efficientnet_(b[5-7]|v2_\w+)"), 1e-3),)
+_FAMILIES = "ResNet, ResNet-D, ResNet-RS, RegNet X/Y, EfficientNet and EfficientNetV2"
 
 
 class WeightImportError(ValueError):
     """A checkpoint does not fit the model: keys missing, unexpected or of the wrong shape."""
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    """Rename rules of one source layout: the first pattern that matches a whole key wins.
-
-    Templates are `str.format` strings over the pattern's named groups. The groups `stage`
-    and `block` are re-based to netscale's 0-based indices: every source numbers stages
-    from 1 (layer1, s1, block1); blocks from `block_base` (timm RegNet b1, others 0).
-    """
-
-    rules: tuple[tuple[re.Pattern[str], str], ...]
-    block_base: int = 0
-
-    def rename(self, key: str) -> str | None:
-        """Our name for the source `key`, or None when no rule matches."""
-        for pattern, template in self.rules:
-            m = pattern.fullmatch(key)
-            if m:
-                groups = m.groupdict()
-                if "stage" in groups:
-                    groups["stage"] = str(int(groups["stage"]) - 1)
-                if "block" in groups:
-                    groups["block"] = str(int(groups["block"]) - self.block_base)
-                return template.format(**groups)
-        return None
-
-
-def _rules(*pairs: tuple[str, str]) -> tuple[tuple[re.Pattern[str], str], ...]:
-    return tuple((re.compile(p), t) for p, t in pairs)
-
-
-_P = r"(?P<p>\w+)"  # parameter or buffer: weight, bias, running_mean, running_var, ...
-_BLOCK = "stages.{stage}.{block}."
-
-# timm and torchvision ResNets share one layout (timm's is a superset).
-_RN = r"layer(?P<stage>\d+)\.(?P<block>\d+)\."
-_RESNET_BODY = (
-    (_RN + r"(?P<layer>conv|bn)(?P<n>[123])\." + _P, _BLOCK + "{layer}{n}.{p}"),
-    (r"fc\." + _P, "head.fc.{p}"),
-)
-_RESNET_STEM = {
-    "conv": ((r"conv1\." + _P, "stem.conv.{p}"), (r"bn1\." + _P, "stem.bn.{p}")),
-    # timm deep stem: conv1 = Sequential(conv, bn, act, conv, bn, act, conv); bn1 = last BN.
-    "deep": (
-        (r"conv1\.0\." + _P, "stem.conv1.{p}"),
-        (r"conv1\.1\." + _P, "stem.bn1.{p}"),
-        (r"conv1\.3\." + _P, "stem.conv2.{p}"),
-        (r"conv1\.4\." + _P, "stem.bn2.{p}"),
-        (r"conv1\.6\." + _P, "stem.conv3.{p}"),
-        (r"bn1\." + _P, "stem.bn3.{p}"),
-    ),
-}
-# ResNet-RS: timm keeps the name `maxpool` for the strided conv + BN + act that replaces it.
-_RESNET_POOL_CONV = (
-    (r"maxpool\.0\." + _P, "stem.pool_conv.{p}"),
-    (r"maxpool\.1\." + _P, "stem.pool_bn.{p}"),
-)
-# downsample = Sequential(conv, bn), or (ResNet-D) Sequential(avg-pool or Identity, conv, bn).
-_RESNET_SHORTCUT = {
-    "conv": (
-        (_RN + r"downsample\.0\." + _P, _BLOCK + "shortcut.conv.{p}"),
-        (_RN + r"downsample\.1\." + _P, _BLOCK + "shortcut.bn.{p}"),
-    ),
-    "avg": (
-        (_RN + r"downsample\.1\." + _P, _BLOCK + "shortcut.conv.{p}"),
-        (_RN + r"downsample\.2\." + _P, _BLOCK + "shortcut.bn.{p}"),
-    ),
-}
-# timm's SE sits after the last BN of a block: our `se` (basic) or `se_out` (bottleneck).
-_RESNET_SE = {
-    kind: ((_RN + r"se\.(?P<fc>fc[12])\." + _P, _BLOCK + attr + ".{fc}.{p}"),)
-    for kind, attr in (("basic", "se"), ("bottleneck", "se_out"))
-}
-
-_RG = r"s(?P<stage>\d+)\.b(?P<block>\d+)\."
-_TIMM_REGNET = KeyRules(
-    _rules(
-        (r"stem\.(?P<layer>conv|bn)\." + _P, "stem.{layer}.{p}"),
-        (_RG + r"conv(?P<n>[123])\.conv\." + _P, _BLOCK + "conv{n}.{p}"),
-        (_RG + r"conv(?P<n>[123])\.bn\." + _P, _BLOCK + "bn{n}.{p}"),
-        (_RG + r"se\.(?P<fc>fc[12])\." + _P, _BLOCK + "se_mid.{fc}.{p}"),
-        (_RG + r"downsample\.(?P<layer>conv|bn)\." + _P, _BLOCK + "shortcut.{layer}.{p}"),
-        (r"head\.fc\." + _P, "head.fc.{p}"),
-    ),
-    block_base=1,
-)
-
-# torchvision RegNet: block f = Sequential-like a (1x1), b (kxk grouped), se, c (1x1); each
-# of a, b, c is Sequential(conv, bn, act); proj = Sequential(conv, bn) shortcut.
-_TV = r"trunk_output\.block(?P<stage>\d+)\.block\d+-(?P<block>\d+)\."
-_TORCHVISION_REGNET = KeyRules(
-    _rules(
-        (r"stem\.0\." + _P, "stem.conv.{p}"),
-        (r"stem\.1\." + _P, "stem.bn.{p}"),
-        *(
-            (_TV + rf"f\.{letter}\.{index}\." + _P, _BLOCK + f"{layer}{n}.{{p}}")
-            for n, letter in enumerate("abc", start=1)
-            for index, layer in enumerate(("conv", "bn"))
-        ),
-        (_TV + r"f\.se\.(?P<fc>fc[12])\." + _P, _BLOCK + "se_mid.{fc}.{p}"),
-        (_TV + r"proj\.0\." + _P, _BLOCK + "shortcut.conv.{p}"),
-        (_TV + r"proj\.1\." + _P, _BLOCK + "shortcut.bn.{p}"),
-        (r"fc\." + _P, "head.fc.{p}"),
-    )
-)
-
-
-def _layout(spec: NetSpec) -> str | None:
-    """The source layout ("resnet", "regnet") a spec is built like, or None."""
-    first = spec.stages[0]
-    uniform = all(s.block == first.block and s.shortcut == first.shortcut for s in spec.stages)
-    se_places = {s.se_placement for s in spec.stages if s.se_ratio}
-    if not uniform or first.block not in ("basic", "bottleneck") or len(se_places) > 1:
-        return None
-    if spec.head.width or spec.head.norm:  # neither library has a conv or norm head here
-        return None
-    se_out = not se_places or first.block == "basic" or se_places == {"out"}
-    if spec.stem.pool != "none" and se_out:
-        return "resnet"
-    regnet_stem = spec.stem.kind == "conv" and spec.stem.pool == "none"
-    if regnet_stem and first.block == "bottleneck" and first.shortcut == "conv":
-        return "regnet" if se_places <= {"mid"} else None
-    return None
-
-
 def supported_sources(spec: NetSpec) -> tuple[str, ...]:
     """The sources whose checkpoints can be imported into a model of `spec`.
 
     By structure, narrowed to the registry's named counterparts for a registered model:
-    torchvision's regnet_x_400mf, for one, rounds its widths differently from ours.
+    torchvision's regnet_x_400mf, for one, rounds its widths differently from ours, and
+    efficientnet_v2_b0..b3 have no counterpart at all.
     """
-    layout = _layout(spec)
-    if layout is None:
+    kind = layout(spec)
+    if kind is None:
         return ()
-    plain = spec.stem.kind == "conv" and spec.stem.pool == "max"
-    plain = plain and all(s.shortcut == "conv" and not s.se_ratio for s in spec.stages)
-    sources = {"timm"} | ({"torchvision"} if layout == "regnet" or plain else set())
+    if kind == "efficientnet":
+        torchvision = torchvision_efficientnet_fits(spec)
+    else:
+        plain = spec.stem.kind == "conv" and spec.stem.pool == "max"
+        plain = plain and all(s.shortcut == "conv" and not s.se_ratio for s in spec.stages)
+        torchvision = kind == "regnet" or plain
+    sources = {"timm"} | ({"torchvision"} if torchvision else set())
     if spec.name in list_models():
         info = model_info(spec.name)
         sources = {s for s in sources if getattr(info, s)}
@@ -181,29 +77,44 @@ def key_rules(spec: NetSpec, source: str) -> KeyRules:
         raise ValueError(f"source={source!r} is invalid; allowed: {', '.join(SOURCES)}")
     supported = supported_sources(spec)
     name = spec.name or "this model"
-    if not supported:
+    kind = layout(spec)
+    if kind is None:
         raise ValueError(
             f"no weight mapping for {name}: netscale imports timm/torchvision weights of "
-            "ResNet, ResNet-D, ResNet-RS and RegNet X/Y models"
+            f"{_FAMILIES} models"
+        )
+    if not supported:  # a registered model whose source models differ from it
+        notes = model_info(spec.name).notes
+        raise ValueError(
+            f"{name} has no timm or torchvision counterpart to import weights from"
+            + (f"; {notes}" if notes else "")
         )
     if source not in supported:
         raise ValueError(
             f"{name} has no {source} counterpart to import weights from; "
             f"supported sources for this model: {', '.join(supported)}"
         )
-    if _layout(spec) == "regnet":
-        return _TIMM_REGNET if source == "timm" else _TORCHVISION_REGNET
-    first = spec.stages[0]
-    pool = _RESNET_POOL_CONV if spec.stem.pool == "conv" else ()
-    return KeyRules(
-        _rules(
-            *_RESNET_STEM[spec.stem.kind],
-            *pool,
-            *_RESNET_BODY,
-            *_RESNET_SHORTCUT[first.shortcut],
-            *_RESNET_SE[first.block],
+    if kind == "efficientnet":
+        return efficientnet_rules(spec, source)
+    if kind == "regnet":
+        return TIMM_REGNET if source == "timm" else TORCHVISION_REGNET
+    return resnet_rules(spec)
+
+
+def _check_norm_eps(spec: NetSpec, source: str) -> None:
+    """Warn when a registered model's BN epsilon differs from its source counterpart's."""
+    if spec.name not in list_models():
+        return
+    theirs = getattr(model_info(spec.name), source)
+    eps = next((e for s, p, e in _SOURCE_EPS if s == source and p.fullmatch(theirs)), 1e-5)
+    if not math.isclose(spec.norm_eps, eps, rel_tol=1e-6):
+        warnings.warn(
+            f"{source}'s {theirs} normalizes with BatchNorm eps={eps:g}, this model with "
+            f"norm_eps={spec.norm_eps:g}: outputs will differ slightly from the source "
+            f"model's; create the model with norm_eps={eps:g} to match them",
+            UserWarning,
+            stacklevel=3,
         )
-    )
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -292,7 +203,8 @@ def import_weights(
 
     strict=True: every key of the model must come from the checkpoint and every checkpoint
     key must be used. strict=False: keys on one side only are skipped. Shapes must match
-    either way. Raises `WeightImportError` listing what differs; returns `model`.
+    either way. Raises `WeightImportError` listing what differs; returns `model`. Warns
+    (UserWarning) when the registered source model's BatchNorm epsilon differs from ours.
     """
     if not isinstance(model, Net):
         raise TypeError(f"import_weights() needs a netscale Net, got {type(model).__name__}")
@@ -316,5 +228,6 @@ def import_weights(
     if shapes or (strict and (missing or extra)):
         name = model.spec.name or "the model"
         raise WeightImportError(_mismatch_message(name, missing, extra, shapes))
+    _check_norm_eps(model.spec, source)
     model.load_state_dict({k: v for k, v in translated.items() if k in expected}, strict=strict)
     return model

@@ -31,14 +31,27 @@ PAIRS = [
     ("torchvision", "resnet_50", "resnet50"),
     ("torchvision", "regnet_x_800mf", "regnet_x_800mf"),
     ("torchvision", "regnet_y_400mf", "regnet_y_400mf"),
+    ("timm", "efficientnet_b0", "efficientnet_b0"),
+    ("timm", "efficientnet_b3", "efficientnet_b3"),
+    ("timm", "efficientnet_v2_s", "efficientnetv2_s"),
+    ("torchvision", "efficientnet_b0", "efficientnet_b0"),
+    ("torchvision", "efficientnet_b3", "efficientnet_b3"),
+    ("torchvision", "efficientnet_v2_s", "efficientnet_v2_s"),
 ]
+# Build options that match a source model: timm's efficientnetv2_* normalize with BN eps
+# 1e-5, ours (as the official code and torchvision) with 1e-3.
+BUILD_OPTIONS = {("timm", "efficientnet_v2_s"): {"norm_eps": 1e-5}}
 
 
 def source_model(source: str, name: str, seed: int = 0) -> torch.nn.Module:
-    """A randomly initialized source model whose every BatchNorm has random statistics.
+    """A randomly initialized source model whose every BatchNorm has random parameters and
+    statistics that fit its activations.
 
     Both libraries start the last BN of each block at zero (and all BN stats at 0 / 1),
     which would hide a swapped or dropped BN; randomizing makes every parameter matter.
+    Statistics drawn blindly make deep nets collapse or blow up (EfficientNet-B0's logits
+    then hardly depend on the input), so they are measured on a random batch (train-mode
+    forward, momentum 1) and then perturbed: every layer keeps a signal of order one.
     """
     torch.manual_seed(seed)  # the libraries' own init draws from the global generator
     if source == "timm":
@@ -46,13 +59,18 @@ def source_model(source: str, name: str, seed: int = 0) -> torch.nn.Module:
     else:
         model = torchvision.models.get_model(name, weights=None)
     g = torch.Generator().manual_seed(seed)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5, generator=g)
-                m.bias.normal_(0.0, 0.2, generator=g)
-                m.running_mean.normal_(0.0, 0.2, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
+        for m in norms:
+            m.weight.uniform_(0.5, 1.5, generator=g)
+            m.bias.normal_(0.0, 0.2, generator=g)
+            m.momentum = 1.0  # running stats := the statistics of the next batch
+        model.train()(torch.randn(8, 3, 64, 64, generator=g))
+        for m in norms:
+            m.momentum = 0.1
+            noise = torch.randn(m.running_mean.shape, generator=g)
+            m.running_mean.add_(0.1 * noise * m.running_var.sqrt())
+            m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.8, 1.25, generator=g))
     return model.eval()
 
 
@@ -67,19 +85,21 @@ def assert_same_outputs(reference: torch.nn.Module, model: torch.nn.Module) -> N
     assert (actual - expected).abs().max().item() <= 1e-5
 
 
+# a BN epsilon warning here means a wrong pairing
+@pytest.mark.filterwarnings("error:.*normalizes with BatchNorm eps:UserWarning")
 @pytest.mark.parametrize(("source", "ours", "theirs"), PAIRS)
 def test_outputs_match_source_model(source: str, ours: str, theirs: str) -> None:
     reference = source_model(source, theirs)
     state_dict = reference.state_dict()
     keys = list(state_dict)
-    model = netscale.create_model(ours)
+    model = netscale.create_model(ours, **BUILD_OPTIONS.get((source, ours), {}))
     assert import_weights(model, state_dict, source=source) is model
     assert list(state_dict) == keys  # the caller's dict is left as it was
     assert_same_outputs(reference, model)
 
 
 def test_registry_counterparts_are_supported() -> None:
-    for _, ours, _ in PAIRS:
+    for ours in {ours for _, ours, _ in PAIRS}:
         info = netscale.model_info(ours)
         expected = tuple(s for s in ("timm", "torchvision") if getattr(info, s))
         assert supported_sources(netscale.get_spec(ours)) == expected
@@ -186,3 +206,47 @@ def test_model_without_mapping_raises() -> None:
 def test_non_netscale_model_raises() -> None:
     with pytest.raises(TypeError, match="netscale Net"):
         import_weights(torch.nn.Linear(2, 2), {})
+
+
+def test_efficientnet_of_other_size_lists_what_differs() -> None:
+    # B1 is B0 with more blocks (depth x1.1): stage 0 has 2 blocks, not 1.
+    for source in ("timm", "torchvision"):
+        state_dict = source_model(source, "efficientnet_b0").state_dict()
+        model = netscale.create_model("efficientnet_b1")
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(WeightImportError, match=r"missing.*stages\.0\.1\.conv2\.weight"):
+            import_weights(model, state_dict, source=source)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # B2 is also wider (x1.1): stage 2 has 48 channels, not 40; wrong shapes raise anyway.
+    model = netscale.create_model("efficientnet_b2")
+    with pytest.raises(WeightImportError, match=r"stages\.2\.0\.conv3\.weight checkpoint \(40,"):
+        import_weights(model, state_dict, source="torchvision", strict=False)
+
+
+def test_efficientnet_bn_epsilon_mismatch_warns() -> None:
+    reference = source_model("torchvision", "efficientnet_b0")
+    model = netscale.create_model("efficientnet_b0", norm_eps=1e-3)
+    with pytest.warns(UserWarning, match=r"efficientnet_b0 .*eps=1e-05.*norm_eps=0\.001"):
+        import_weights(model, reference.state_dict(), source="torchvision")
+    assert torch.equal(model.stem.conv.weight, reference.features[0][0].weight)  # loaded
+
+
+def test_efficientnet_sources_by_structure() -> None:
+    v1, v2 = netscale.get_spec("efficientnet_b0"), netscale.get_spec("efficientnet_v2_s")
+    unnamed = [dataclasses.replace(s, name="") for s in (v1, v2)]
+    assert [supported_sources(s) for s in unnamed] == [("timm", "torchvision")] * 2
+    # torchvision's Fused-MBConv has no SE and its MBConv always has one; timm's may vary
+    stages = tuple(dataclasses.replace(s, se_ratio=0.25) for s in v2.stages)
+    assert supported_sources(dataclasses.replace(v2, name="", stages=stages)) == ("timm",)
+    # both libraries hard-code SiLU and a conv head
+    assert supported_sources(dataclasses.replace(v1, name="", act="relu")) == ()
+    no_head = dataclasses.replace(v1, name="", head=dataclasses.replace(v1.head, width=0))
+    assert supported_sources(no_head) == ()
+    assert supported_sources(netscale.get_spec("efficientnet_v2_xl")) == ("timm",)
+
+
+@pytest.mark.parametrize("name", [f"efficientnet_v2_b{i}" for i in range(4)])
+def test_efficientnet_v2_base_has_no_counterpart(name: str) -> None:
+    assert supported_sources(netscale.get_spec(name)) == ()
+    with pytest.raises(ValueError, match=r"no timm or torchvision counterpart.*tf_efficientnetv2"):
+        import_weights(netscale.create_model(name), {}, source="timm")
