@@ -163,6 +163,13 @@ def _refs(
     )
 
 
+_V1_NOTES = {
+    v: "torchvision builds this model with BN epsilon 1e-3 (build with norm_eps=1e-3 to "
+    "import its weights); timm uses 1e-5."
+    for v in ("b5", "b6", "b7")
+}
+
+
 def _register() -> None:
     for variant, (_, _, res, _, top1, params, flops) in EFFICIENTNET.items():
         name = f"efficientnet_{variant}"
@@ -177,6 +184,7 @@ def _register() -> None:
                 references=_refs("EfficientNet Table 2", top1, params, flops),
                 timm=f"efficientnet_{variant}",
                 torchvision=f"efficientnet_{variant}",
+                notes=_V1_NOTES.get(variant, ""),
             ),
         )
     for size, (train, test, _, top1, params, flops) in EFFICIENTNET_V2.items():
