@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from netscale.families.registry import ModelInfo, Reference, register
+from netscale.families.registry import ModelInfo, published, register
 from netscale.spec.net import HeadSpec, NetSpec, StageSpec, StemSpec
 
 _PAPER = "Dai et al., CoAtNet: Marrying Convolution and Attention for All Data Sizes, 2021"
@@ -71,15 +71,7 @@ def _register() -> None:
     for size, (stem, depths, widths, pre_logits, top1, params, flops) in COATNET.items():
         name = f"coatnet_{size}"
         source = "CoAtNet Tables 3-4 (ImageNet-1K, 224 px)"
-        refs = tuple(
-            Reference(metric=m, value=v, unit=u, source=source)
-            for m, v, u in (
-                ("top1", top1, "%"),
-                ("params", params, "M"),
-                ("flops", flops, "G multiply-adds"),
-            )
-            if v is not None
-        )
+        refs = published(source, top1, params, flops)
         factory = partial(coatnet, stem, depths, widths, pre_logits=pre_logits, name=name)
         register(
             factory,

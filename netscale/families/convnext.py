@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from netscale.families.registry import ModelInfo, Reference, register
+from netscale.families.registry import ModelInfo, published, register
 from netscale.spec.net import HeadSpec, NetSpec, StageSpec, StemSpec
 
 _PAPER = "Liu et al., A ConvNet for the 2020s, CVPR 2022"
@@ -66,15 +66,7 @@ def convnext(
 def _register() -> None:
     for size, (depths, widths, drop_path, top1, params, flops) in CONVNEXT.items():
         name = f"convnext_{size}"
-        refs = tuple(
-            Reference(metric=m, value=v, unit=u, source="ConvNeXt Table 1 (ImageNet-1K, 224)")
-            for m, v, u in (
-                ("top1", top1, "%"),
-                ("params", params, "M"),
-                ("flops", flops, "G multiply-adds"),
-            )
-            if v is not None
-        )
+        refs = published("ConvNeXt Table 1 (ImageNet-1K, 224)", top1, params, flops)
         notes = "" if top1 else "Not in the paper: timm's small variant of the same design."
         factory = partial(convnext, depths, widths, name=name, drop_path_rate=drop_path)
         register(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
-from netscale.families.registry import ModelInfo, ProgressiveLearning, Reference, register
+from netscale.families.registry import ModelInfo, ProgressiveLearning, published, register
 from netscale.scaling.basic import depth, width
 from netscale.spec.net import HeadSpec, NetSpec, StageSpec, StemSpec
 
@@ -154,15 +154,6 @@ def _finish(spec: NetSpec, name: str, res: int, dropout: float) -> NetSpec:
     return dataclasses.replace(spec, name=name, resolution=res, head=head)
 
 
-def _refs(
-    source: str, top1: float | None, params: float | None, flops: float | None
-) -> tuple[Reference, ...]:
-    values = (("top1", top1, "%"), ("params", params, "M"), ("flops", flops, "G multiply-adds"))
-    return tuple(
-        Reference(metric=m, value=v, unit=u, source=source) for m, v, u in values if v is not None
-    )
-
-
 _V1_NOTES = {
     v: "torchvision builds this model with BN epsilon 1e-3 (build with norm_eps=1e-3 to "
     "import its weights); timm uses 1e-5."
@@ -181,7 +172,7 @@ def _register() -> None:
                 paper=_PAPER_V1,
                 train_resolution=res,
                 test_resolution=res,
-                references=_refs("EfficientNet Table 2", top1, params, flops),
+                references=published("EfficientNet Table 2", top1, params, flops),
                 timm=f"efficientnet_{variant}",
                 torchvision=f"efficientnet_{variant}",
                 notes=_V1_NOTES.get(variant, ""),
@@ -211,7 +202,7 @@ def _register() -> None:
                 paper=_PAPER_V2,
                 train_resolution=train,
                 test_resolution=test,
-                references=_refs("EfficientNetV2 Table 7", top1, params, flops),
+                references=published("EfficientNetV2 Table 7", top1, params, flops),
                 timm=f"efficientnetv2_{size}",
                 torchvision=f"efficientnet_v2_{size}" if size != "xl" else None,
                 progressive=prog,

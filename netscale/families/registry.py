@@ -29,6 +29,16 @@ class Reference:
     source: str
 
 
+def published(
+    source: str, top1: float | None, params: float | None, flops: float | None
+) -> tuple[Reference, ...]:
+    """References for top-1 (%), params (M) and FLOPs (G multiply-adds); None is skipped."""
+    values = (("top1", top1, "%"), ("params", params, "M"), ("flops", flops, "G multiply-adds"))
+    return tuple(
+        Reference(metric=m, value=v, unit=u, source=source) for m, v, u in values if v is not None
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProgressiveLearning:
     """Progressive-learning settings (EfficientNetV2 sec. 4.2): over the training stages the
