@@ -117,6 +117,11 @@ def dumps(spec: NetSpec, fmt: str = "yaml") -> str:
     raise ValueError(f"fmt={fmt!r} is invalid; allowed: 'yaml', 'json'")
 
 
+def yaml_load(text: str) -> Any:
+    """Parse YAML (or JSON) text; exponent floats such as 1e-5 read as numbers."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
 def loads(text: str) -> NetSpec:
     """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
     try:
