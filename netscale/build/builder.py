@@ -80,6 +80,8 @@ def _block(
         return MBConv(
             w_in, w_out, kernel=stage.kernel, inner=inner, se_width=se, fused=fused, **common
         )
+    if kind in ("convnext", "transformer"):
+        common["eps"] = spec.layer_norm_eps  # these blocks normalize with LayerNorm only
     if kind == "convnext":
         return ConvNeXtBlock(
             w_in, w_out, kernel=stage.kernel, inner=inner, layer_scale=stage.layer_scale, **common

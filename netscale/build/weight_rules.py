@@ -2,9 +2,10 @@
 
 One table of regex rules per source layout renames every checkpoint key into netscale's
 state-dict names (stem.*, stages.{i}.{j}.*, head.*; see the attribute names in
-netscale/nn/blocks.py and docs/architecture.md, "State-dict layout"). ResNet and RegNet
-tables are fixed; EfficientNet tables are generated from the spec, since which layers an
-(fused) MBConv has, and what the source calls them, depends on each stage.
+netscale/nn/blocks.py and docs/architecture.md, "State-dict layout"). ResNet, RegNet and
+timm ConvNeXt tables are fixed; the others are generated from the spec, since which layers
+a block has (EfficientNet), which stages hold which block (CoAtNet) or where a stage sits
+in a flat `features` list (torchvision) depends on each stage.
 """
 
 from __future__ import annotations
@@ -13,10 +14,38 @@ import re
 from dataclasses import dataclass
 from itertools import groupby
 
+import torch
+
 from netscale.complexity.count import expanded_width
 from netscale.spec.net import NetSpec, StageSpec
 
-Rules = tuple[tuple[re.Pattern[str], str], ...]
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rename: a pattern over whole source keys and the `str.format` template of ours.
+
+    `ndim` > 0 also reshapes the value to that many dimensions by dropping trailing size-1
+    dimensions: a source may store a linear layer as a 1x1 conv, (out, in, 1, 1) -> (out, in),
+    or a per-channel scale as (C, 1, 1) -> (C,). Only size-1 dimensions are ever dropped; any
+    other tensor is passed as it is, so the shape check still sees what the checkpoint holds.
+    """
+
+    pattern: re.Pattern[str]
+    template: str
+    ndim: int = 0
+
+    def convert(self, value: torch.Tensor) -> torch.Tensor:
+        """`value` with its trailing size-1 dimensions dropped down to `ndim` (if set)."""
+        if (
+            not self.ndim
+            or value.dim() <= self.ndim
+            or any(n != 1 for n in value.shape[self.ndim :])
+        ):
+            return value
+        return value.reshape(value.shape[: self.ndim])
+
+
+Rules = tuple[Rule, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,30 +53,37 @@ class KeyRules:
     """Rename rules of one source layout: the first pattern that matches a whole key wins.
 
     Templates are `str.format` strings over the pattern's named groups. The groups `stage`
-    and `block` are re-based to netscale's 0-based indices: every source numbers stages
-    from 1 (layer1, s1, block1); blocks from `block_base` (timm RegNet b1, others 0).
-    Rules whose source index needs no re-basing write the stage number into the template.
+    and `block` are re-based to netscale's 0-based indices: some sources number stages
+    from 1 (layer1, s1), blocks from `block_base` (timm RegNet b1, others 0). Rules whose
+    source index needs no re-basing use other group names or write the stage number into
+    the template.
     """
 
     rules: Rules
     block_base: int = 0
 
-    def rename(self, key: str) -> str | None:
-        """Our name for the source `key`, or None when no rule matches."""
-        for pattern, template in self.rules:
-            m = pattern.fullmatch(key)
+    def match(self, key: str) -> tuple[str, Rule] | None:
+        """Our name for the source `key` and the rule that gave it, or None."""
+        for rule in self.rules:
+            m = rule.pattern.fullmatch(key)
             if m:
                 groups = m.groupdict()
                 if "stage" in groups:
                     groups["stage"] = str(int(groups["stage"]) - 1)
                 if "block" in groups:
                     groups["block"] = str(int(groups["block"]) - self.block_base)
-                return template.format(**groups)
+                return rule.template.format(**groups), rule
         return None
 
+    def apply(self, key: str, value: torch.Tensor) -> tuple[str, torch.Tensor] | None:
+        """Our name and tensor for the source entry (`key`, `value`), or None (no rule)."""
+        found = self.match(key)
+        return (found[0], found[1].convert(value)) if found else None
 
-def _rules(*pairs: tuple[str, str]) -> Rules:
-    return tuple((re.compile(p), t) for p, t in pairs)
+
+def _rules(*pairs: tuple[str, str] | tuple[str, str, int]) -> Rules:
+    """Rules from (pattern, template) or (pattern, template, ndim) tuples."""
+    return tuple(Rule(re.compile(p[0]), *p[1:]) for p in pairs)
 
 
 _P = r"(?P<p>\w+)"  # parameter or buffer: weight, bias, running_mean, running_var, ...
@@ -127,7 +163,14 @@ TORCHVISION_REGNET = KeyRules(
 
 
 def layout(spec: NetSpec) -> str | None:
-    """The source layout ("resnet", "regnet", "efficientnet") a spec is built like, or None."""
+    """The source layout a spec is built like ("resnet", "regnet", "efficientnet",
+    "convnext", "coatnet"), or None."""
+    if spec.stem.kind == "patchify" or any(s.block == "convnext" for s in spec.stages):
+        return "convnext" if _convnext_like(spec) else None
+    if spec.stem.kind == "coatnet" or any(
+        s.block == "transformer" or s.pre_norm for s in spec.stages
+    ):
+        return "coatnet" if _coatnet_like(spec) else None
     if all(s.block in ("mbconv", "fused_mbconv") for s in spec.stages):
         return "efficientnet" if _efficientnet_like(spec) else None
     first = spec.stages[0]
@@ -135,7 +178,7 @@ def layout(spec: NetSpec) -> str | None:
     se_places = {s.se_placement for s in spec.stages if s.se_ratio}
     if not uniform or first.block not in ("basic", "bottleneck") or len(se_places) > 1:
         return None
-    if spec.head.width or spec.head.norm:  # neither library has a conv or norm head here
+    if spec.head.width or spec.head.norm or spec.head.hidden_width:  # neither library has these
         return None
     se_out = not se_places or first.block == "basic" or se_places == {"out"}
     if spec.stem.pool != "none" and se_out:
@@ -270,4 +313,141 @@ def efficientnet_rules(spec: NetSpec, source: str) -> KeyRules:
     pairs = [(src + r"\." + _P, ours + ".{p}") for src, ours in stem + head]
     for stage, blocks, layers in _stage_blocks(spec):
         pairs += block_rules(stage, blocks, layers)
+    return KeyRules(_rules(*pairs))
+
+
+def _convnext_like(spec: NetSpec) -> bool:
+    """Non-overlapping patchify stem (kernel = stride) + LayerNorm, ConvNeXt stages, head
+    pool + LayerNorm + linear, GELU: timm's `convnext_*` and torchvision's ConvNeXt. (timm's
+    pre-logits layer, `convnext_*_mlp`, uses GELU where our `head.hidden` uses tanh.)"""
+    stem, head = spec.stem, spec.head
+    return (
+        stem.kind == "patchify"
+        and stem.kernel == stem.stride  # a state dict holds the kernel, not the stride
+        and all(s.block == "convnext" for s in spec.stages)
+        and head.norm
+        and not head.width
+        and not head.hidden_width
+        and spec.act == "gelu"
+    )
+
+
+def torchvision_convnext_fits(spec: NetSpec) -> bool:
+    """torchvision's ConvNeXt has no downsampling layer before stage 0, a stride-2 one
+    before every later stage, and always a layer scale."""
+    first = spec.stages[0]
+    return (
+        first.stride == 1
+        and first.width == spec.stem.width
+        and all(s.stride == 2 for s in spec.stages[1:])
+        and all(s.layer_scale for s in spec.stages)
+    )
+
+
+def _coatnet_like(spec: NetSpec) -> bool:
+    """CoAtNet stem, stages of pre-norm MBConv or transformer blocks, each halving the
+    resolution, head pool + LayerNorm + pre-logits linear + tanh + linear, GELU: timm's
+    `coatnet_N_224` (MaxxVit with stage stride 2 hard-coded; without a pre-logits layer timm
+    normalizes before pooling, unlike our head)."""
+    stem, head = spec.stem, spec.head
+    blocks_fit = all(
+        (s.block == "mbconv" and s.pre_norm) or s.block == "transformer" for s in spec.stages
+    )
+    return (
+        stem.kind == "coatnet"
+        and blocks_fit
+        and all(s.stride == 2 for s in spec.stages)
+        and head.norm
+        and bool(head.hidden_width)
+        and not head.width
+        and spec.act == "gelu"
+    )
+
+
+# timm ConvNeXt: stem = Sequential(conv, LayerNorm2d); stage i = downsample (Sequential(
+# LayerNorm2d, conv), before the blocks) + blocks.{j}; its 0-based stage numbers are ours.
+# convnext_atto..nano (conv_mlp=True) store mlp.fc1/fc2 as 1x1 convs: ndim 2 makes them linear.
+_CX = r"stages\.(?P<i>\d+)\."
+TIMM_CONVNEXT = KeyRules(
+    _rules(
+        (r"stem\.0\." + _P, "stem.conv.{p}"),
+        (r"stem\.1\." + _P, "stem.norm.{p}"),
+        (_CX + r"downsample\.0\." + _P, "stages.{i}.0.downsample.norm.{p}"),
+        (_CX + r"downsample\.1\." + _P, "stages.{i}.0.downsample.conv.{p}"),
+        (_CX + r"blocks\.(?P<j>\d+)\.(?P<layer>conv_dw|norm)\." + _P, "stages.{i}.{j}.{layer}.{p}"),
+        (_CX + r"blocks\.(?P<j>\d+)\.gamma", "stages.{i}.{j}.gamma"),
+        (_CX + r"blocks\.(?P<j>\d+)\.mlp\.(?P<fc>fc[12])\." + _P, "stages.{i}.{j}.{fc}.{p}", 2),
+        (r"head\.(?P<layer>norm|fc)\." + _P, "head.{layer}.{p}"),
+    )
+)
+
+
+def torchvision_convnext_rules(spec: NetSpec) -> KeyRules:
+    """torchvision ConvNeXt: features.0 = stem (conv, LayerNorm2d); stage i's blocks are
+    features.{2i + 1}, the downsampling layer before stage i > 0 is features.{2i} (LayerNorm2d,
+    conv); block = Sequential(dwconv, permute, LayerNorm, linear, GELU, linear, permute) with
+    a (C, 1, 1) layer_scale; classifier = (LayerNorm2d, flatten, linear)."""
+    pairs: list[tuple[str, str] | tuple[str, str, int]] = [
+        (r"features\.0\.0\." + _P, "stem.conv.{p}"),
+        (r"features\.0\.1\." + _P, "stem.norm.{p}"),
+        (r"classifier\.0\." + _P, "head.norm.{p}"),
+        (r"classifier\.2\." + _P, "head.fc.{p}"),
+    ]
+    for i in range(len(spec.stages)):
+        src, ours = rf"features\.{2 * i + 1}\.(?P<j>\d+)\.", f"stages.{i}.{{j}}."
+        for index, layer in (("0", "conv_dw"), ("2", "norm"), ("3", "fc1"), ("5", "fc2")):
+            pairs.append((src + rf"block\.{index}\." + _P, ours + layer + ".{p}"))
+        pairs.append((src + "layer_scale", ours + "gamma", 1))  # (C, 1, 1) -> (C,)
+        if i:  # features.0 is the stem
+            down, ours = rf"features\.{2 * i}\.", f"stages.{i}.0.downsample."
+            pairs += [
+                (down + r"0\." + _P, ours + "norm.{p}"),
+                (down + r"1\." + _P, ours + "conv.{p}"),
+            ]
+    return KeyRules(_rules(*pairs))
+
+
+# timm MaxxVit (CoAtNet) blocks, as (their layer pattern, our layer). MbConvBlock: shortcut =
+# Downsample2d (avg-pool, `expand` 1x1 conv), BN pre_norm, conv1_1x1 + norm1, conv2_kxk +
+# norm2, se, conv3_1x1. TransformerBlock2d: norm1 = Sequential(norm, down) in a downsampling
+# block, else the LayerNorm2d itself; attn.rel_pos holds the bias table; mlp = ConvMlp.
+_TIMM_COAT_BLOCKS = {
+    "mbconv": (
+        (r"shortcut\.expand", "shortcut.conv"),
+        (r"(?P<layer>pre_norm)", "{layer}"),
+        (r"conv(?P<n>[123])_(1x1|kxk)", "conv{n}"),
+        (r"norm(?P<n>[12])", "bn{n}"),
+        (r"se\.(?P<fc>fc[12])", "se_mid.{fc}"),
+    ),
+    "transformer": (
+        (r"shortcut\.expand", "shortcut.conv"),
+        (r"norm1(\.norm)?", "norm1"),
+        (r"(?P<layer>attn\.qkv|attn\.proj|norm2)", "{layer}"),
+        (r"mlp\.(?P<fc>fc[12])", "{fc}"),
+    ),
+}
+
+
+def coatnet_rules(spec: NetSpec) -> KeyRules:
+    """timm CoAtNet (MaxxVit): stem.conv1/norm1/conv2, stages.{i}.blocks.{j} (0-based, as
+    ours), head.norm, head.pre_logits.fc, head.fc. Which block a stage holds decides what
+    `norm1` is (BN after the expand conv, or the attention's LayerNorm)."""
+    pairs = [
+        (r"stem\.(?P<layer>conv[12])\." + _P, "stem.{layer}.{p}"),
+        (r"stem\.norm1\." + _P, "stem.bn1.{p}"),
+        (r"head\.(?P<layer>norm|fc)\." + _P, "head.{layer}.{p}"),
+        (r"head\.pre_logits\.fc\." + _P, "head.hidden.0.{p}"),
+    ]
+    for kind, layers in _TIMM_COAT_BLOCKS.items():
+        stages = "|".join(str(i) for i, s in enumerate(spec.stages) if s.block == kind)
+        if not stages:
+            continue
+        src = rf"stages\.(?P<i>{stages})\.blocks\.(?P<j>\d+)\."
+        pairs += [
+            (src + theirs + r"\." + _P, "stages.{i}.{j}." + ours + ".{p}")
+            for theirs, ours in layers
+        ]
+        if kind == "transformer":
+            table = r"attn\.rel_pos\.relative_position_bias_table"
+            pairs.append((src + table, "stages.{i}.{j}.attn.bias_table"))
     return KeyRules(_rules(*pairs))

@@ -21,12 +21,16 @@ from safetensors.torch import load_file
 
 from netscale.build.builder import Net
 from netscale.build.weight_rules import (
+    TIMM_CONVNEXT,
     TIMM_REGNET,
     TORCHVISION_REGNET,
     KeyRules,
+    coatnet_rules,
     efficientnet_rules,
     layout,
     resnet_rules,
+    torchvision_convnext_fits,
+    torchvision_convnext_rules,
     torchvision_efficientnet_fits,
 )
 from netscale.families import list_models, model_info
@@ -37,11 +41,19 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Training checkpoints (timm's train.py, torchvision's references) nest the weights.
 _WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
 _MAX_LISTED = 8  # keys listed per kind of mismatch in an error message
-# BatchNorm epsilon of source models that do not use torch's default 1e-5 (read from their
-# builders): torchvision's EfficientNet-B5..B7 and EfficientNetV2 use 1e-3, as the official
-# TF code. A state dict does not record it, yet a different epsilon shifts every output.
-_SOURCE_EPS = (("torchvision", re.compile(r"efficientnet_(b[5-7]|v2_\w+)"), 1e-3),)
-_FAMILIES = "ResNet, ResNet-D, ResNet-RS, RegNet X/Y, EfficientNet and EfficientNetV2"
+# Norm epsilons of the source models (read from their builders): torch's BatchNorm default
+# 1e-5 and LayerNorm 1e-6 (timm's ConvNeXt and CoAtNet, torchvision's ConvNeXt), except
+# torchvision's EfficientNet-B5..B7 and EfficientNetV2, which use BN eps 1e-3 as the official
+# TF code. A state dict does not record an epsilon, yet a different one shifts every output.
+# norm -> (module class, the spec field that sets it, default epsilon)
+_NORMS = {
+    "BatchNorm": (torch.nn.BatchNorm2d, "norm_eps", 1e-5),
+    "LayerNorm": (torch.nn.LayerNorm, "layer_norm_eps", 1e-6),
+}
+_SOURCE_EPS = (("torchvision", re.compile(r"efficientnet_(b[5-7]|v2_\w+)"), "BatchNorm", 1e-3),)
+_FAMILIES = (
+    "ResNet, ResNet-D, ResNet-RS, RegNet X/Y, EfficientNet, EfficientNetV2, ConvNeXt and CoAtNet"
+)
 
 
 class WeightImportError(ValueError):
@@ -53,13 +65,18 @@ def supported_sources(spec: NetSpec) -> tuple[str, ...]:
 
     By structure, narrowed to the registry's named counterparts for a registered model:
     torchvision's regnet_x_400mf, for one, rounds its widths differently from ours, and
-    efficientnet_v2_b0..b3 have no counterpart at all.
+    efficientnet_v2_b0..b3 and coatnet_nano have no counterpart at all. torchvision has no
+    CoAtNet.
     """
     kind = layout(spec)
     if kind is None:
         return ()
     if kind == "efficientnet":
         torchvision = torchvision_efficientnet_fits(spec)
+    elif kind == "convnext":
+        torchvision = torchvision_convnext_fits(spec)
+    elif kind == "coatnet":
+        torchvision = False
     else:
         plain = spec.stem.kind == "conv" and spec.stem.pool == "max"
         plain = plain and all(s.shortcut == "conv" and not s.se_ratio for s in spec.stages)
@@ -78,16 +95,17 @@ def key_rules(spec: NetSpec, source: str) -> KeyRules:
     supported = supported_sources(spec)
     name = spec.name or "this model"
     kind = layout(spec)
+    info = model_info(spec.name) if spec.name in list_models() else None
+    # a registered model whose source models differ from it (coatnet_nano: none at all)
+    if info is not None and not supported and (kind or not (info.timm or info.torchvision)):
+        raise ValueError(
+            f"{name} has no timm or torchvision counterpart to import weights from"
+            + (f"; {info.notes}" if info.notes else "")
+        )
     if kind is None:
         raise ValueError(
             f"no weight mapping for {name}: netscale imports timm/torchvision weights of "
             f"{_FAMILIES} models"
-        )
-    if not supported:  # a registered model whose source models differ from it
-        notes = model_info(spec.name).notes
-        raise ValueError(
-            f"{name} has no timm or torchvision counterpart to import weights from"
-            + (f"; {notes}" if notes else "")
         )
     if source not in supported:
         raise ValueError(
@@ -98,20 +116,39 @@ def key_rules(spec: NetSpec, source: str) -> KeyRules:
         return efficientnet_rules(spec, source)
     if kind == "regnet":
         return TIMM_REGNET if source == "timm" else TORCHVISION_REGNET
+    if kind == "convnext":
+        return TIMM_CONVNEXT if source == "timm" else torchvision_convnext_rules(spec)
+    if kind == "coatnet":
+        return coatnet_rules(spec)
     return resnet_rules(spec)
 
 
-def _check_norm_eps(spec: NetSpec, source: str) -> None:
-    """Warn when a registered model's BN epsilon differs from its source counterpart's."""
+def _check_norm_eps(model: Net, source: str) -> None:
+    """Warn when a registered model's BatchNorm or LayerNorm layers normalize with another
+    epsilon than its source counterpart's (read from the built layers, not the spec)."""
+    spec = model.spec
     if spec.name not in list_models():
         return
     theirs = getattr(model_info(spec.name), source)
-    eps = next((e for s, p, e in _SOURCE_EPS if s == source and p.fullmatch(theirs)), 1e-5)
-    if not math.isclose(spec.norm_eps, eps, rel_tol=1e-6):
+    for norm, (cls, field, default) in _NORMS.items():
+        eps = next(
+            (e for s, p, n, e in _SOURCE_EPS if (s, n) == (source, norm) and p.fullmatch(theirs)),
+            default,
+        )
+        ours = {m.eps for m in model.modules() if isinstance(m, cls)}
+        wrong = sorted(e for e in ours if not math.isclose(e, eps, rel_tol=1e-6))
+        if not wrong:
+            continue
+        value = getattr(spec, field)
+        fix = (
+            f"create the model with {field}={eps:g} to match them"
+            if not math.isclose(value, eps, rel_tol=1e-6)
+            else f"its {field} is {value:g}, but not all of its {norm} layers use it"
+        )
         warnings.warn(
-            f"{source}'s {theirs} normalizes with BatchNorm eps={eps:g}, this model with "
-            f"norm_eps={spec.norm_eps:g}: outputs will differ slightly from the source "
-            f"model's; create the model with norm_eps={eps:g} to match them",
+            f"{source}'s {theirs} normalizes with {norm} eps={eps:g}, this model with "
+            f"eps={', '.join(f'{e:g}' for e in wrong)} ({field}={value:g}): outputs will "
+            f"differ slightly from the source model's; {fix}",
             UserWarning,
             stacklevel=3,
         )
@@ -148,17 +185,19 @@ def _unwrap(obj: object) -> dict[str, torch.Tensor]:
 def translate(
     state_dict: Mapping[str, torch.Tensor], rules: KeyRules
 ) -> tuple[dict[str, torch.Tensor], dict[str, str], list[str]]:
-    """(translated dict, our key -> source key, source keys no rule maps or that collide)."""
+    """(translated dict, our key -> source key, source keys no rule maps or that collide).
+
+    Values are the source tensors, or views of them where a rule reshapes (no copies)."""
     translated: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}
     unmapped: list[str] = []
     for key, value in state_dict.items():
-        ours = rules.rename(key)
-        if ours is None or ours in translated:
+        found = rules.apply(key, value)
+        if found is None or found[0] in translated:
             unmapped.append(key)
             continue
-        translated[ours] = value
-        origin[ours] = key
+        translated[found[0]] = found[1]
+        origin[found[0]] = key
     return translated, origin, unmapped
 
 
@@ -182,6 +221,14 @@ def _mismatch_message(
     if shapes:
         items = [f"{k} checkpoint {tuple(a)} vs model {tuple(b)}" for k, (a, b) in shapes.items()]
         lines.append("wrong shape: " + _listing(items))
+    tables = [(a[0], b[0]) for k, (a, b) in shapes.items() if k.endswith("attn.bias_table")]
+    if tables:  # rows: (2s - 1)^2 relative offsets of an s x s feature map
+        s, t = ((math.isqrt(rows) + 1) // 2 for rows in tables[0])
+        lines.append(
+            f"attn.bias_table: the checkpoint's relative-position tables are for {s}x{s} "
+            f"feature maps where this model's are for {t}x{t}; create the model at the "
+            "resolution its source model was built for (timm: img_size)"
+        )
     classes = {a[0] for k, (a, b) in shapes.items() if k.startswith("head.fc.") and a[0] != b[0]}
     if classes:
         n = classes.pop()
@@ -204,7 +251,7 @@ def import_weights(
     strict=True: every key of the model must come from the checkpoint and every checkpoint
     key must be used. strict=False: keys on one side only are skipped. Shapes must match
     either way. Raises `WeightImportError` listing what differs; returns `model`. Warns
-    (UserWarning) when the registered source model's BatchNorm epsilon differs from ours.
+    (UserWarning) when the registered source model's norm epsilon differs from ours.
     """
     if not isinstance(model, Net):
         raise TypeError(f"import_weights() needs a netscale Net, got {type(model).__name__}")
@@ -228,6 +275,6 @@ def import_weights(
     if shapes or (strict and (missing or extra)):
         name = model.spec.name or "the model"
         raise WeightImportError(_mismatch_message(name, missing, extra, shapes))
-    _check_norm_eps(model.spec, source)
+    _check_norm_eps(model, source)
     model.load_state_dict({k: v for k, v in translated.items() if k in expected}, strict=strict)
     return model

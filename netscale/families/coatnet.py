@@ -67,6 +67,20 @@ def coatnet(
     )
 
 
+_TIMM_NOTE = (
+    "timm's coatnet_*_224 are paper-intended configs without official weights; its "
+    "coatnet_*_rw_* variants differ (docs/models.md)."
+)
+_NANO_NOTE = "netscale's own CPU-sized member of the family; no paper or library counterpart."
+
+
+_TIMM_NOTE = (
+    "timm's coatnet_*_224 are paper-intended configs without official weights; its "
+    "coatnet_*_rw_* variants differ (docs/models.md)."
+)
+_NANO_NOTE = "netscale's own CPU-sized member of the family; no paper or library counterpart."
+
+
 def _register() -> None:
     for size, (stem, depths, widths, pre_logits, top1, params, flops) in COATNET.items():
         name = f"coatnet_{size}"
@@ -83,8 +97,7 @@ def _register() -> None:
                 test_resolution=224,
                 references=refs,
                 timm=f"coatnet_{size}_224" if size != "nano" else None,
-                notes="timm's coatnet_*_224 are paper-intended configs without official weights; "
-                "its coatnet_*_rw_* variants differ (docs/models.md).",
+                notes=_NANO_NOTE if size == "nano" else _TIMM_NOTE,
             ),
         )
 

@@ -59,7 +59,6 @@ def convnext(
         resolution=resolution,
         drop_path_rate=drop_path_rate,
         zero_init_residual=False,
-        norm_eps=1e-6,
     )
 
 

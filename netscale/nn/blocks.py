@@ -260,7 +260,7 @@ class Stem(nn.Module):
         elif kind == "patchify":  # ConvNeXt: non-overlapping kxk patches + LayerNorm
             layers += [
                 ("conv", nn.Conv2d(in_width, width, kernel, stride=stride)),
-                ("norm", LayerNorm2d(width, eps=eps)),
+                ("norm", LayerNorm2d(width, eps=ln_eps)),
             ]
         elif kind == "coatnet":  # CoAtNet S0: 3x3 s2 conv + BN + act, 3x3 conv (no norm)
             layers += [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Iterator
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 import netscale
+from netscale.build.weight_rules import Rule
 from netscale.build.weights import (
     WeightImportError,
     import_weights,
@@ -37,30 +40,61 @@ PAIRS = [
     ("torchvision", "efficientnet_b0", "efficientnet_b0"),
     ("torchvision", "efficientnet_b3", "efficientnet_b3"),
     ("torchvision", "efficientnet_v2_s", "efficientnet_v2_s"),
+    ("timm", "convnext_atto", "convnext_atto"),  # conv_mlp: its MLP is two 1x1 convs
+    ("timm", "convnext_tiny", "convnext_tiny"),
+    ("torchvision", "convnext_tiny", "convnext_tiny"),
+    ("timm", "coatnet_0", "coatnet_0_224"),
 ]
 # Build options that match a source model: timm's efficientnetv2_* normalize with BN eps
-# 1e-5, ours (as the official code and torchvision) with 1e-3.
-BUILD_OPTIONS = {("timm", "efficientnet_v2_s"): {"norm_eps": 1e-5}}
+# 1e-5, ours (as the official code and torchvision) with 1e-3. CoAtNet's relative-position
+# tables are sized from the feature maps, so both sides are built for 64 px (fast).
+BUILD_OPTIONS = {
+    ("timm", "efficientnet_v2_s"): {"norm_eps": 1e-5},
+    ("timm", "coatnet_0"): {"resolution": 64},
+}
+SOURCE_OPTIONS = {("timm", "coatnet_0_224"): {"img_size": 64}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """The forward passes here are small: on 2 busy cores (load 3.8), 2 threads ran the
+    output tests 5-10x slower than 1 thread, side by side; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def source_model(source: str, name: str, seed: int = 0) -> torch.nn.Module:
-    """A randomly initialized source model whose every BatchNorm has random parameters and
-    statistics that fit its activations.
+    """A randomly initialized source model whose every norm, layer scale and relative
+    position bias has random parameters, and every BatchNorm statistics that fit its
+    activations.
 
     Both libraries start the last BN of each block at zero (and all BN stats at 0 / 1),
-    which would hide a swapped or dropped BN; randomizing makes every parameter matter.
+    LayerNorms at 1 / 0, ConvNeXt's layer scales at 1e-6 and bias tables near zero, which
+    would hide a swapped or dropped layer; randomizing makes every parameter matter.
     Statistics drawn blindly make deep nets collapse or blow up (EfficientNet-B0's logits
     then hardly depend on the input), so they are measured on a random batch (train-mode
     forward, momentum 1) and then perturbed: every layer keeps a signal of order one.
     """
     torch.manual_seed(seed)  # the libraries' own init draws from the global generator
+    options = SOURCE_OPTIONS.get((source, name), {})
     if source == "timm":
-        model = timm.create_model(name, pretrained=False)
+        model = timm.create_model(name, pretrained=False, **options)
     else:
-        model = torchvision.models.get_model(name, weights=None)
+        model = torchvision.models.get_model(name, weights=None, **options)
     g = torch.Generator().manual_seed(seed)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):  # timm's and torchvision's LayerNorm2d too
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0.0, 0.2, generator=g)
+        for key, p in model.named_parameters():
+            if key.endswith(("gamma", "layer_scale")):  # (C,) timm, (C, 1, 1) torchvision
+                p.uniform_(0.5, 1.5, generator=g)
+            elif key.endswith("relative_position_bias_table"):  # (rows, heads)
+                p.normal_(0.0, 1.0, generator=g)
         for m in norms:
             m.weight.uniform_(0.5, 1.5, generator=g)
             m.bias.normal_(0.0, 0.2, generator=g)
@@ -85,9 +119,12 @@ def assert_same_outputs(reference: torch.nn.Module, model: torch.nn.Module) -> N
     assert (actual - expected).abs().max().item() <= 1e-5
 
 
-# a BN epsilon warning here means a wrong pairing
-@pytest.mark.filterwarnings("error:.*normalizes with BatchNorm eps:UserWarning")
-@pytest.mark.parametrize(("source", "ours", "theirs"), PAIRS)
+# a norm epsilon warning here means a wrong pairing
+@pytest.mark.filterwarnings("error:.*normalizes with:UserWarning")
+@pytest.mark.parametrize(
+    ("source", "ours", "theirs"),
+    PAIRS,
+)
 def test_outputs_match_source_model(source: str, ours: str, theirs: str) -> None:
     reference = source_model(source, theirs)
     state_dict = reference.state_dict()
@@ -226,7 +263,9 @@ def test_efficientnet_of_other_size_lists_what_differs() -> None:
 def test_efficientnet_bn_epsilon_mismatch_warns() -> None:
     reference = source_model("torchvision", "efficientnet_b0")
     model = netscale.create_model("efficientnet_b0", norm_eps=1e-3)
-    with pytest.warns(UserWarning, match=r"efficientnet_b0 .*eps=1e-05.*norm_eps=0\.001"):
+    with pytest.warns(
+        UserWarning, match=r"efficientnet_b0 .*eps=1e-05.*eps=0\.001.*norm_eps=1e-05"
+    ):
         import_weights(model, reference.state_dict(), source="torchvision")
     assert torch.equal(model.stem.conv.weight, reference.features[0][0].weight)  # loaded
 
@@ -250,3 +289,97 @@ def test_efficientnet_v2_base_has_no_counterpart(name: str) -> None:
     assert supported_sources(netscale.get_spec(name)) == ()
     with pytest.raises(ValueError, match=r"no timm or torchvision counterpart.*tf_efficientnetv2"):
         import_weights(netscale.create_model(name), {}, source="timm")
+
+
+def test_rule_reshape_drops_only_size_one_dimensions() -> None:
+    rule = Rule(re.compile("w"), "w", ndim=2)
+    assert rule.convert(torch.zeros(160, 40, 1, 1)).shape == (160, 40)  # 1x1 conv -> linear
+    assert rule.convert(torch.zeros(160, 40)).shape == (160, 40)
+    assert rule.convert(torch.zeros(160)).shape == (160,)  # its bias
+    assert rule.convert(torch.zeros(160, 40, 3, 1)).shape == (160, 40, 3, 1)  # left to the check
+    assert Rule(re.compile("w"), "w").convert(torch.zeros(8, 1, 1)).shape == (8, 1, 1)
+
+
+def test_convnext_of_other_size_lists_what_differs() -> None:
+    # atto's 1x1-conv MLP weights are reshaped, then checked: femto is wider (48, not 40)
+    state_dict = source_model("timm", "convnext_atto").state_dict()
+    mlp = {k: v for k, v in state_dict.items() if k.startswith("stages.0.blocks.0.mlp.fc1.")}
+    model = netscale.create_model("convnext_femto")
+    match = r"stages\.0\.0\.fc1\.weight checkpoint \(160, 40\) vs model \(192, 48\)"
+    with pytest.raises(WeightImportError, match=match):
+        import_weights(model, mlp, strict=False)
+    # small is tiny with 27 blocks in stage 2, not 9
+    for source in ("timm", "torchvision"):
+        state_dict = source_model(source, "convnext_tiny").state_dict()
+        model = netscale.create_model("convnext_small")
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(WeightImportError, match=r"missing.*stages\.2\.9\.gamma"):
+            import_weights(model, state_dict, source=source)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_convnext_layer_norm_epsilon_mismatch_warns() -> None:
+    reference = source_model("timm", "convnext_atto")
+    model = netscale.create_model("convnext_atto", norm_eps=1e-5, layer_norm_eps=1e-5)
+    with pytest.warns(UserWarning, match=r"convnext_atto normalizes with LayerNorm eps=1e-06"):
+        import_weights(model, reference.state_dict())
+    assert torch.equal(model.stem.conv.weight, reference.stem[0].weight)  # loaded
+
+
+def test_coatnet_of_other_size_or_resolution_lists_what_differs() -> None:
+    state_dict = source_model("timm", "coatnet_0_224").state_dict()  # built for 64 px
+    # coatnet_1 has 6 blocks in stage 1, not 3
+    model = netscale.create_model("coatnet_1", resolution=64)
+    with pytest.raises(WeightImportError, match=r"missing.*stages\.1\.3\.pre_norm\.weight"):
+        import_weights(model, state_dict)
+    # at 224 px the tables hold the offsets of 14x14 maps (stage 2), not 4x4
+    model = netscale.create_model("coatnet_0")
+    with pytest.raises(WeightImportError) as info:
+        import_weights(model, state_dict)
+    message = str(info.value)
+    assert "stages.2.0.attn.bias_table checkpoint (49, 12) vs model (729, 12)" in message
+    assert "for 4x4 feature maps where this model's are for 14x14" in message
+
+
+def test_coatnet_sources() -> None:
+    with pytest.raises(ValueError, match=r"supported sources for this model: timm$"):
+        import_weights(netscale.create_model("coatnet_0", resolution=64), {}, "torchvision")
+    with pytest.raises(ValueError, match="coatnet_nano has no timm or torchvision counterpart"):
+        import_weights(netscale.create_model("coatnet_nano", resolution=32), {})
+    assert [supported_sources(netscale.get_spec(f"coatnet_{i}")) for i in range(5)] == [
+        ("timm",)
+    ] * 5
+
+
+def test_convnext_and_coatnet_sources_by_structure() -> None:
+    def unnamed(name: str, **changes: object) -> netscale.NetSpec:
+        return dataclasses.replace(netscale.get_spec(name), name="", **changes)
+
+    convnext, coatnet = unnamed("convnext_atto"), unnamed("coatnet_0")
+    assert supported_sources(convnext) == ("timm", "torchvision")
+    assert supported_sources(coatnet) == ("timm",)  # torchvision has no CoAtNet
+    # torchvision's ConvNeXt always has a layer scale
+    stages = tuple(dataclasses.replace(s, layer_scale=0.0) for s in convnext.stages)
+    assert supported_sources(dataclasses.replace(convnext, stages=stages)) == ("timm",)
+    # both have a non-overlapping patchify stem and a GELU; timm's pre-logits use GELU
+    stem = dataclasses.replace(convnext.stem, kernel=7)
+    head = dataclasses.replace(convnext.head, hidden_width=320)
+    for spec in (
+        dataclasses.replace(convnext, stem=stem),
+        dataclasses.replace(convnext, act="relu"),
+        dataclasses.replace(convnext, head=head),
+    ):
+        assert supported_sources(spec) == ()
+    # timm normalizes before pooling without a pre-logits layer (as coatnet_nano), and
+    # halves the resolution in every stage
+    head = dataclasses.replace(coatnet.head, hidden_width=0)
+    stages = (dataclasses.replace(coatnet.stages[0], stride=1), *coatnet.stages[1:])
+    for spec in (
+        dataclasses.replace(coatnet, head=head),
+        dataclasses.replace(coatnet, stages=stages),
+        unnamed("coatnet_nano"),
+    ):
+        assert supported_sources(spec) == ()
+    # the other families are not taken for one of these
+    assert supported_sources(unnamed("resnet_50")) == ("timm", "torchvision")
+    assert supported_sources(unnamed("efficientnet_b0")) == ("timm", "torchvision")
