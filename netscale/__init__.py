@@ -1,6 +1,6 @@
 """netscale: design, scale and train efficient image classifiers from one spec language."""
 
-from netscale.api import complexity, create_model, import_weights, resolve_spec
+from netscale.api import complexity, create_model, import_weights, resolve_spec, train
 from netscale.complexity import Complexity
 from netscale.families import ModelInfo, get_spec, list_models, model_info
 from netscale.spec import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec, spec_id
@@ -23,4 +23,5 @@ __all__ = [
     "model_info",
     "resolve_spec",
     "spec_id",
+    "train",
 ]

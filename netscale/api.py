@@ -34,12 +34,17 @@ def complexity(
 
 
 def create_model(
-    name_or_spec: str | os.PathLike[str] | NetSpec, num_classes: int = 1000, **overrides: Any
+    name_or_spec: str | os.PathLike[str] | NetSpec, num_classes: int | None = None, **overrides: Any
 ) -> torch.nn.Module:
-    """Build the torch module of a registered name, spec file or `NetSpec`."""
+    """Build the torch module of a registered name, spec file or `NetSpec`.
+
+    `num_classes` (default: the spec's, 1000 for registered models) and `overrides`
+    replace spec fields first."""
     from netscale.build import build
 
-    return build(resolve_spec(name_or_spec, num_classes=num_classes, **overrides))
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    return build(resolve_spec(name_or_spec, **overrides))
 
 
 def import_weights(
@@ -78,3 +83,19 @@ def model_card(
         "complexity": dataclasses.asdict(cx),
         "info": info,
     }
+
+
+def train(
+    model: Any,
+    data: Any = "digits",
+    recipe: Any = "quick",
+    out: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Train `model` (name, spec file, NetSpec or netscale Net) on `data` ("digits",
+    "npz:PATH", "folder:PATH", "cifar10", "cifar100") with `recipe` (a shipped name, a
+    YAML file or a Recipe) into run directory `out`; keyword arguments are `resume`, `seed`,
+    `device`, `minival`, `progress`, or recipe fields to override. Returns a RunResult."""
+    from netscale.training.loop import train as _train
+
+    return _train(model, data, recipe, out, **kwargs)

@@ -2,7 +2,9 @@
 
 Every command is one documented Python call: `netscale models list GLOB` is
 `netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`;
-`netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py).
+`netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py);
+`netscale train ...` is `netscale.train(...)`; `netscale eval RUN` is
+`netscale.training.runs.evaluate_run(RUN)`.
 Errors print one line to stderr and exit with code 2.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from netscale.api import model_card
 from netscale.cli import scale as scale_command
+from netscale.cli import train as train_command
 from netscale.cli.format import format_card, format_model_list
 from netscale.families import list_models
 from netscale.families.registry import UnknownModelError
@@ -48,12 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--json", action="store_true", help="print the card as JSON")
     scale_command.add_parser(commands)
+    train_command.add_parsers(commands)
     return parser
 
 
 def _run(args: argparse.Namespace) -> str:
     if args.command == "scale":
         return scale_command.run(args)
+    if args.command == "train":
+        return train_command.run_train(args)
+    if args.command == "eval":
+        return train_command.run_eval(args)
     if args.action == "list":
         names = list_models(args.pattern)
         if not names:
@@ -73,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UnknownModelError,
         ValueError,
         FileNotFoundError,
+        FileExistsError,
         NotImplementedError,
     ) as err:
         print(f"netscale: error: {err}", file=sys.stderr)

@@ -157,7 +157,6 @@ def anynet(
         stages=stages,
         head=HeadSpec(num_classes=num_classes),
         resolution=resolution,
-        zero_init_residual=False,
     )
 
 

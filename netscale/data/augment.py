@@ -1,0 +1,219 @@
+"""Batched training and evaluation transforms on tensors: no per-image Python.
+
+``train_batch`` runs, in order: random crop (``crop_padding`` pixels, reflect or zero
+padding; one window per image, picked from a strided view of the padded batch), random
+horizontal flip (``torch.where`` over a per-image coin), RandAugment on uint8 chunks
+(:mod:`netscale.data.randaugment`), conversion to float, resize to ``resolution``
+(bilinear, antialiased when downsampling), normalization, label smoothing, then mixup or
+CutMix with one lambda per batch. Every random number comes from the caller's
+``torch.Generator``, so a batch is a pure function of (images, labels, config, generator
+state). Draws are made on the generator's device and moved to the images' device.
+
+Beta(alpha, alpha) for mixup/CutMix: ``torch.distributions`` samples from the global RNG,
+so one 62-bit seed is drawn from the generator and ``numpy.random.default_rng(seed).beta``
+draws lambda. When both mixup and CutMix are on, each batch uses one of them with p=0.5.
+CutMix replaces one box of the whole batch (as timm and torchvision do) and sets lambda to
+the kept area. Targets: ``one_hot * (1 - s) + s / num_classes`` for label smoothing ``s``,
+then mixed with the same lambda; every row sums to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from netscale.data.randaugment import MAX_MAGNITUDE, rand_augment
+
+__all__ = ["AugmentConfig", "eval_batch", "train_batch"]
+
+RANDAUG_CHUNKS = 8  # independent RandAugment op draws per batch
+CROP_MODES = ("reflect", "zeros")
+
+
+@dataclass(frozen=True, slots=True)
+class AugmentConfig:
+    """Training augmentation; every default is off."""
+
+    crop_padding: int = 0  # pixels of padding for the random crop, 0 = off
+    flip: bool = False  # random horizontal flip with p=0.5
+    randaug_layers: int = 0  # RandAugment ops per image, 0 = off
+    randaug_magnitude: float = 0.0  # on torchvision's 0..30 scale
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup, 0 = off
+    cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix, 0 = off
+    label_smoothing: float = 0.0  # probability mass spread over all classes
+    crop_mode: str = "reflect"  # padding of the random crop: "reflect" or "zeros"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "crop_padding": self.crop_padding >= 0,
+            "randaug_layers": self.randaug_layers >= 0,
+            "randaug_magnitude": 0.0 <= self.randaug_magnitude <= MAX_MAGNITUDE,
+            "mixup_alpha": self.mixup_alpha >= 0.0,
+            "cutmix_alpha": self.cutmix_alpha >= 0.0,
+            "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
+            "crop_mode": self.crop_mode in CROP_MODES,
+        }
+        allowed = {
+            "randaug_magnitude": "in [0, 30]",
+            "label_smoothing": "in [0, 1)",
+            "crop_mode": f"one of {CROP_MODES}",
+        }
+        for name, ok in checks.items():
+            if not ok:
+                rule = allowed.get(name, ">= 0")
+                raise ValueError(f"AugmentConfig.{name}={getattr(self, name)!r} must be {rule}")
+
+
+def train_batch(
+    images_u8: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    config: AugmentConfig,
+    resolution: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    num_classes: int,
+    generator: torch.Generator,
+    channels_last: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment uint8 (B, C, H, W) -> float32 (B, C, R, R) images and (B, classes) targets."""
+    _check_images(images_u8, mean, std)
+    x = images_u8
+    if config.crop_padding > 0:
+        x = random_crop(x, config.crop_padding, generator=generator, mode=config.crop_mode)
+    if config.flip:
+        x = random_flip(x, generator=generator)
+    x = rand_augment(
+        x,
+        num_layers=config.randaug_layers,
+        magnitude=config.randaug_magnitude,
+        generator=generator,
+        num_chunks=RANDAUG_CHUNKS,
+    )
+    x = _to_float(x, resolution, mean, std)  # (B, C, R, R) float32
+    targets = smooth_targets(labels, num_classes, config.label_smoothing)
+    x, targets = _mix(x, targets, config, generator)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, targets
+
+
+def eval_batch(
+    images_u8: torch.Tensor,
+    *,
+    resolution: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    channels_last: bool = True,
+) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> normalized float32 (B, C, R, R): resize (whole image), normalize."""
+    _check_images(images_u8, mean, std)
+    x = _to_float(images_u8, resolution, mean, std)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _check_images(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Raise ValueError unless x is uint8 (B, C, H, W) with C == len(mean) == len(std)."""
+    if x.dtype != torch.uint8 or x.ndim != 4:
+        raise ValueError(f"images must be uint8 (B, C, H, W), got {x.dtype} {tuple(x.shape)}")
+    if not len(mean) == len(std) == x.shape[1]:
+        raise ValueError(f"mean/std have {len(mean)}/{len(std)} values for {x.shape[1]} channels")
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Uniform [0, 1) draws from ``generator`` (on its device), moved to ``device``."""
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+def random_crop(
+    x: torch.Tensor, padding: int, *, generator: torch.Generator, mode: str = "reflect"
+) -> torch.Tensor:
+    """Per-image random crop of x's own size from x padded by ``padding`` on every side.
+
+    The batch is padded once; a strided view lists every crop window of every image,
+    (B, 2p+1, 2p+1, C, H, W), and one advanced index picks each image's window.
+    """
+    b, c, h, w = x.shape
+    if mode == "reflect" and padding >= min(h, w):
+        raise ValueError(f"reflect crop_padding={padding} must be < image size {min(h, w)}")
+    span = 2 * padding + 1
+    offsets = torch.randint(span, (2, b), generator=generator, device=generator.device)
+    offsets = offsets.to(x.device)
+    pad_mode = "reflect" if mode == "reflect" else "constant"
+    padded = F.pad(x, (padding,) * 4, mode=pad_mode)  # (B, C, H + 2p, W + 2p)
+    sb, sc, sh, sw = padded.stride()
+    windows = padded.as_strided((b, span, span, c, h, w), (sb, sh, sw, sc, sh, sw))
+    return windows[torch.arange(b, device=x.device), offsets[0], offsets[1]]  # (B, C, H, W)
+
+
+def random_flip(x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image horizontally with probability 0.5."""
+    coin = _rand((x.shape[0],), generator, x.device) < 0.5
+    return torch.where(coin[:, None, None, None], x.flip(3), x)
+
+
+def _to_float(
+    x: torch.Tensor, resolution: int, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """uint8 -> float32, resize to (resolution, resolution), normalize with mean/std in [0, 1]."""
+    if resolution <= 0:
+        raise ValueError(f"resolution={resolution} must be > 0")
+    out = x.float()
+    if tuple(x.shape[2:]) != (resolution, resolution):
+        down = resolution < max(x.shape[2], x.shape[3])
+        out = F.interpolate(
+            out, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=down
+        )
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    return out.sub_(m).div_(s)
+
+
+def smooth_targets(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """One-hot float32 (B, num_classes) targets with label smoothing ``smoothing``."""
+    targets = F.one_hot(labels.long(), num_classes).float()
+    return targets.mul_(1.0 - smoothing).add_(smoothing / num_classes) if smoothing else targets
+
+
+def _sample_beta(alpha: float, generator: torch.Generator) -> float:
+    """Beta(alpha, alpha) via numpy seeded from ``generator`` (torch's Beta uses global RNG)."""
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    return float(np.random.default_rng(seed).beta(alpha, alpha))
+
+
+def _mix(
+    x: torch.Tensor, targets: torch.Tensor, config: AugmentConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or CutMix (one per batch, p=0.5 each when both are on) of images and targets."""
+    use_mixup, use_cutmix = config.mixup_alpha > 0, config.cutmix_alpha > 0
+    if not (use_mixup or use_cutmix) or x.shape[0] < 2:
+        return x, targets
+    if use_mixup and use_cutmix:
+        use_mixup = bool(_rand((1,), generator, x.device) < 0.5)
+    alpha = config.mixup_alpha if use_mixup else config.cutmix_alpha
+    lam = _sample_beta(alpha, generator)
+    perm = torch.randperm(x.shape[0], generator=generator, device=generator.device).to(x.device)
+    if use_mixup:
+        x = x.mul(lam).add_(x[perm], alpha=1.0 - lam)
+    else:
+        x, lam = _cutmix(x, perm, lam, generator)
+    return x, targets.mul(lam).add_(targets[perm], alpha=1.0 - lam)
+
+
+def _cutmix(
+    x: torch.Tensor, perm: torch.Tensor, lam: float, generator: torch.Generator
+) -> tuple[torch.Tensor, float]:
+    """Paste one box of area ~(1 - lam) from x[perm]; returns images and the kept area."""
+    h, w = x.shape[2], x.shape[3]
+    ratio = (1.0 - lam) ** 0.5
+    cut_h, cut_w = int(h * ratio), int(w * ratio)
+    cy, cx = (_rand((2,), generator, torch.device("cpu")) * torch.tensor([h, w])).long().tolist()
+    y0, y1 = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, h)
+    x0, x1 = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, w)
+    out = x.clone()
+    out[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+    return out, 1.0 - (y1 - y0) * (x1 - x0) / (h * w)

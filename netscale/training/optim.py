@@ -1,0 +1,67 @@
+"""Optimizers of the recipes, learning-rate setting, and the EMA update."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from netscale.training.recipe import Recipe
+
+
+def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
+    """Weight decay on conv/linear weights only when `no_decay_norm_bias` (norm parameters,
+    biases, layer scales and attention bias tables are 1-D or tables, not weights)."""
+    if not recipe.no_decay_norm_bias:
+        return [
+            {
+                "params": [p for p in model.parameters() if p.requires_grad],
+                "weight_decay": recipe.weight_decay,
+            }
+        ]
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith("bias_table") else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": recipe.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov), RMSProp in TensorFlow's form (EfficientNet), or AdamW."""
+    groups, lr = _param_groups(model, recipe), recipe.scaled_lr()
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups,
+            lr=lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov and recipe.momentum > 0,
+        )
+    if recipe.optimizer == "rmsprop":
+        # TF adds epsilon inside the square root; torch outside. eps**2 inside ~ eps outside
+        # once the running average dominates; this is the usual port (timm RMSpropTF idea).
+        return torch.optim.RMSprop(
+            groups,
+            lr=lr,
+            alpha=recipe.rmsprop_decay,
+            eps=recipe.rmsprop_eps,
+            momentum=recipe.momentum,
+        )
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied."""
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)

@@ -1,0 +1,188 @@
+"""Training recipes as data: a validated frozen dataclass, loaded from the YAML files shipped
+in netscale/training/recipes/ or from a user's file, with field overrides. No torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from netscale.spec.io import yaml_load
+
+OPTIMIZERS = ("sgd", "rmsprop", "adamw")
+SCHEDULES = ("cosine", "exponential", "constant")
+PRECISIONS = ("fp32", "bf16")
+PROGRESSIVE = ("none", "paper", "code")
+
+
+class RecipeError(ValueError):
+    """A recipe field or override holds a value that is not allowed (the message names it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipe:
+    """Everything that defines how a model is trained, in stated units.
+
+    lr is the peak learning rate for `lr_batch` images per step; the trainer scales it
+    linearly to the real global batch (Goyal et al. 2017), as every recipe here does.
+    Epoch counts may be fractional for warmup and decay. Rates are probabilities.
+    """
+
+    name: str = "custom"
+    source: str = ""
+    epochs: int = 10
+    batch_size: int = 128  # global images per step
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    lr_batch: int = 128
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-5
+    no_decay_norm_bias: bool = True  # no weight decay on norm parameters and biases
+    rmsprop_decay: float = 0.9
+    rmsprop_eps: float = 1e-3  # TF-style epsilon, added inside the square root's sum
+    schedule: str = "cosine"
+    decay_rate: float = 0.97  # exponential schedule: lr *= decay_rate every decay_epochs
+    decay_epochs: float = 2.4
+    warmup_epochs: float = 0.0
+    min_lr_ratio: float = 0.0  # cosine floor as a fraction of the peak
+    label_smoothing: float = 0.0
+    ema_decay: float = 0.0  # per step; 0 = no EMA
+    dropout_rate: float | None = None  # None: the model spec's own
+    drop_path_rate: float | None = None
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    crop_padding: int = 0  # random-crop padding, pixels
+    flip: bool = False
+    randaug_layers: int = 0
+    randaug_magnitude: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    resolution: int | None = None  # train resolution in pixels; None: the data's
+    eval_resolution: int | None = None
+    progressive: str = "none"  # EfficientNetV2 sec. 4.2 presets: "paper" or "code"
+    progressive_stages: int = 4
+    min_resolution: int | None = None  # progressive: first-stage image size (pixels)
+    min_randaug_magnitude: float = 5.0
+    min_mixup_alpha: float = 0.0
+    min_dropout_rate: float = 0.1
+    precision: str = "fp32"
+    channels_last: bool = True
+    compile: bool = False
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("progressive", self.progressive, PROGRESSIVE)
+        for name in ("epochs", "batch_size", "lr_batch", "progressive_stages", "eval_batch_size"):
+            _positive(name, getattr(self, name))
+        for name in ("dropout_rate", "drop_path_rate", "label_smoothing", "min_dropout_rate"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise RecipeError(f"{name}={value!r} is invalid: a probability in [0, 1)")
+        for name in ("ema_decay", "momentum", "rmsprop_decay", "min_lr_ratio"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must lie in [0, 1)")
+        for name in ("lr", "decay_rate", "decay_epochs"):
+            if not getattr(self, name) > 0:
+                raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be > 0")
+        for name in (
+            "weight_decay",
+            "warmup_epochs",
+            "grad_clip",
+            "randaug_magnitude",
+            "mixup_alpha",
+            "cutmix_alpha",
+            "crop_padding",
+            "randaug_layers",
+        ):
+            if getattr(self, name) < 0:
+                raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be >= 0")
+        for name in ("resolution", "eval_resolution", "min_resolution"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise RecipeError(f"{name}={value!r} is invalid: pixels >= 1, or null")
+
+    def scaled_lr(self) -> float:
+        """Peak learning rate for this recipe's global batch (linear scaling rule)."""
+        return self.lr * self.batch_size / self.lr_batch
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    """Type check against the annotation (a string under `from __future__ import annotations`)."""
+    allowed = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+    kind, optional = f.type.replace(" | None", ""), f.type.endswith("| None")
+    if value is None and optional:
+        return
+    ok = isinstance(value, allowed[kind]) and (kind == "bool" or not isinstance(value, bool))
+    if not ok:
+        shown = kind + (" or null" if optional else "")
+        raise RecipeError(f"{f.name}={value!r} is invalid: expected {shown}")
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise RecipeError(f"{name}={value!r} is invalid; allowed: {', '.join(allowed)}")
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise RecipeError(f"{name}={value!r} is invalid: must be >= 1")
+
+
+def recipe_names() -> list[str]:
+    """Names of the recipes shipped with netscale."""
+    folder = resources.files("netscale.training") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_from_dict(data: dict[str, Any], **overrides: Any) -> Recipe:
+    """A validated recipe from plain data plus overrides; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"a recipe must be a mapping of field names to values, got {data!r}")
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    merged = {**data, **overrides}
+    unknown = sorted(set(merged) - fields)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecipeError(
+            f"unknown recipe key {unknown[0]!r}{hint}; allowed: " + ", ".join(sorted(fields))
+        )
+    return Recipe(**merged)
+
+
+def load_recipe(name_or_path: str | os.PathLike[str] | Recipe, **overrides: Any) -> Recipe:
+    """A shipped recipe by name, a recipe YAML file, or a Recipe, with field overrides."""
+    if isinstance(name_or_path, Recipe):
+        return dataclasses.replace(name_or_path, **overrides) if overrides else name_or_path
+    text = os.fspath(name_or_path)
+    if text.endswith((".yaml", ".yml")):
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"recipe file {text!r} does not exist")
+    elif text in recipe_names():
+        path = Path(str(resources.files("netscale.training") / "recipes" / f"{text}.yaml"))
+    else:
+        raise RecipeError(
+            f"unknown recipe {text!r}; allowed: {', '.join(recipe_names())}, or a .yaml file"
+        )
+    try:
+        data = yaml_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML: {err}") from None
+    return recipe_from_dict(data, **overrides)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    """Plain-data form (for run directories and checkpoints)."""
+    return dataclasses.asdict(recipe)

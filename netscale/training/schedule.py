@@ -1,0 +1,86 @@
+"""Learning-rate schedules and progressive-learning stages as pure functions. No torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from netscale.training.recipe import Recipe
+
+
+def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """Learning rate at optimizer step `step` (0-based): linear warmup from 0 over
+    `warmup_epochs`, then cosine to `min_lr_ratio` of the peak (SGDR without restarts),
+    exponential decay by `decay_rate` every `decay_epochs` (EfficientNet sec. 5.2), or
+    constant. The peak is the recipe's lr scaled to its batch size."""
+    peak = recipe.scaled_lr()
+    epoch = (step + 1) / steps_per_epoch  # the lr applied during step `step`
+    warmup = recipe.warmup_epochs
+    if warmup > 0 and epoch <= warmup:
+        return peak * epoch / warmup
+    if recipe.schedule == "constant":
+        return peak
+    if recipe.schedule == "exponential":
+        return peak * recipe.decay_rate ** math.floor((epoch - warmup) / recipe.decay_epochs)
+    progress = min(1.0, (epoch - warmup) / max(recipe.epochs - warmup, 1e-9))
+    floor = recipe.min_lr_ratio * peak
+    return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """Settings of one progressive-learning stage, from epoch `start` (inclusive)."""
+
+    start: int
+    resolution: int
+    dropout_rate: float | None
+    randaug_magnitude: float
+    mixup_alpha: float
+
+
+def progressive_stages(
+    recipe: Recipe, max_resolution: int, max_dropout: float | None
+) -> list[Stage]:
+    """Stages of EfficientNetV2 progressive learning with adaptive regularization (sec. 4.2).
+
+    "paper" (Algorithm 1): K stages; image size, RandAugment magnitude, mixup alpha and
+    dropout move linearly from their minimum (stage 0) to their maximum (stage K-1).
+    "code" (the released automl code): size_i = min + (max - min) * (i + 1) / K, so the
+    first stage already trains above the minimum; RandAugment and mixup as the paper;
+    dropout is held at its maximum. "none": one stage at the maximum settings.
+    Epochs are split evenly; sizes are rounded down to multiples of 8 px (4 below 32 px).
+    """
+    k = recipe.progressive_stages if recipe.progressive != "none" else 1
+    lo_res = recipe.min_resolution or max_resolution
+    quantum = 8 if max_resolution >= 32 else 4
+    stages = []
+    for i in range(k):
+        t = i / (k - 1) if k > 1 else 1.0
+        t_size = (i + 1) / k if recipe.progressive == "code" else t
+        size = lo_res + (max_resolution - lo_res) * t_size
+        size = max(quantum, int(size) // quantum * quantum) if i < k - 1 else max_resolution
+        dropout = max_dropout
+        if recipe.progressive == "paper" and max_dropout is not None:
+            dropout = recipe.min_dropout_rate + (max_dropout - recipe.min_dropout_rate) * t
+        ra = (
+            recipe.min_randaug_magnitude
+            + (recipe.randaug_magnitude - recipe.min_randaug_magnitude) * t
+        )
+        mix = recipe.min_mixup_alpha + (recipe.mixup_alpha - recipe.min_mixup_alpha) * t
+        if k == 1:
+            ra, mix = recipe.randaug_magnitude, recipe.mixup_alpha
+        stages.append(
+            Stage(
+                start=recipe.epochs * i // k,
+                resolution=size,
+                dropout_rate=dropout,
+                randaug_magnitude=ra,
+                mixup_alpha=mix,
+            )
+        )
+    return stages
+
+
+def stage_at(stages: list[Stage], epoch: int) -> Stage:
+    """The stage that trains epoch `epoch` (0-based)."""
+    return [s for s in stages if s.start <= epoch][-1]
