@@ -243,7 +243,7 @@ def _epoch_metrics(
         world_size=world,
         channels_last=r.channels_last,
     )
-    top1, test_loss = evaluate(run.model, data.test, **kw)
+    top1, test_loss, n_test = evaluate(run.model, data.test, **kw)
     ema_top1 = evaluate(run.ema, data.test, **kw)[0] if run.ema is not None else None
     rate = images / seconds if seconds > 0 else 0.0
     macs = count(run.spec, stage.resolution).flops  # per image, forward
@@ -255,6 +255,7 @@ def _epoch_metrics(
         "train_loss": round(loss, 6),
         "test_top1": round(top1, 4),
         "test_loss": round(test_loss, 6),
+        "test_images": n_test,
         "ema_top1": None if ema_top1 is None else round(ema_top1, 4),
         "lr": run.lr,
         "resolution": stage.resolution,

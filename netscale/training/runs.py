@@ -34,7 +34,7 @@ def evaluate_run(
     holder = build(spec) if ema else None
     state = load_checkpoint(ckpt, model=model, ema=holder)
     target = holder if holder is not None else model
-    top1, loss = evaluate(
+    top1, loss, n = evaluate(
         target,
         splits.test,
         resolution=recipe.eval_resolution or spec.resolution,
@@ -50,7 +50,7 @@ def evaluate_run(
         "epoch": state["epoch"],
         "ema": ema,
         "data": data or info["source"],
-        "test_images": len(splits.test.labels),
+        "test_images": n,
         "top1": round(top1, 4),
         "loss": round(loss, 6),
     }

@@ -1,0 +1,126 @@
+"""The training loop: run directory, determinism, exact resume after SIGKILL, divergence."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import netscale
+from netscale.training import loop
+from netscale.training.checkpoint import latest_checkpoint
+from netscale.training.runs import evaluate_run
+
+from .conftest import tiny_spec, without_timing
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "netscale.cli.main", *args]
+
+
+def _lines(out) -> int:
+    path = out / "metrics.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_run_directory_and_determinism(tmp_path):
+    a = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "a", epochs=2, ema_decay=0.9)
+    assert a.status == "completed" and a.epochs == 2 and a.top1 > 30
+    for name in (
+        "spec.yaml",
+        "recipe.json",
+        "env.json",
+        "data.json",
+        "metrics.jsonl",
+        "result.json",
+    ):
+        assert (tmp_path / "a" / name).is_file(), name
+    assert latest_checkpoint(tmp_path / "a" / "checkpoints").name == "ckpt-0002"
+    line = _metrics(tmp_path / "a")[-1]
+    assert line["test_images"] == 359 and line["ema_top1"] is not None and line["mfu"] > 0
+    b = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "b", epochs=2, ema_decay=0.9)
+    assert without_timing(a.metrics) == without_timing(b.metrics)
+    ev = evaluate_run(tmp_path / "a")
+    assert ev["top1"] == pytest.approx(a.top1) and ev["test_images"] == 359
+
+
+def test_refuses_to_overwrite_and_to_resume_another_recipe(tmp_path):
+    netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=1)
+    with pytest.raises(FileExistsError, match="not empty; pass resume=True"):
+        netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=1)
+    with pytest.raises(ValueError, match=r"different recipe \(fields epochs differ\)"):
+        netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=3, resume=True)
+
+
+def test_diverged_run_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    real = loop.learning_rate
+
+    def explode_in_epoch_two(recipe, step, steps_per_epoch):
+        return 1e12 if step >= steps_per_epoch else real(recipe, step, steps_per_epoch)
+
+    monkeypatch.setattr(loop, "learning_rate", explode_in_epoch_two)
+    result = netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=3)
+    assert result.status == "diverged" and "non-finite" in result.message
+    assert result.epochs == 1 and len(_metrics(tmp_path)) == 1
+    ckpt = latest_checkpoint(tmp_path / "checkpoints")
+    assert ckpt.name == "ckpt-0001"
+    state = torch.load(ckpt / "state.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "diverged"
+
+
+def test_exact_resume_after_sigkill(tmp_path, tiny_path):
+    """Kill the run with SIGKILL at random moments (seeded), resume, compare bit for bit."""
+    args = [tiny_path, "--data", "digits", "--recipe", "quick", "--epochs", "4", "--lr", "0.05"]
+    subprocess.run(
+        _cli("train", *args, "--out", str(tmp_path / "ref")),
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    reference = without_timing(_metrics(tmp_path / "ref"))
+    rng = random.Random(0)
+    out = tmp_path / "killed"
+    kills = 0
+    for epochs_done in (1, 2, 3):  # kill during epochs 2, 3 and 4, at a random moment
+        resume = ["--resume"] if out.exists() else []
+        proc = subprocess.Popen(
+            _cli("train", *args, "--out", str(out), *resume),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while proc.poll() is None and _lines(out) < epochs_done:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    subprocess.run(
+        _cli("train", *args, "--out", str(out), "--resume"),
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    assert kills >= 1
+    assert without_timing(_metrics(out)) == reference

@@ -1,0 +1,44 @@
+"""Learning-rate schedules and the progressive-learning presets."""
+
+import itertools
+
+import pytest
+
+from netscale.training.recipe import load_recipe
+from netscale.training.schedule import learning_rate, progressive_stages, stage_at
+
+
+def test_warmup_then_cosine():
+    r = load_recipe("quick", epochs=10, warmup_epochs=1.0, lr=0.1, batch_size=128)
+    lrs = [learning_rate(r, s, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)
+    assert max(lrs) == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
+
+
+def test_exponential_decay_every_2_4_epochs():
+    r = load_recipe("efficientnet", warmup_epochs=0.0, batch_size=256)
+    assert learning_rate(r, 0, 100) == pytest.approx(0.016)
+    assert learning_rate(r, 240, 100) == pytest.approx(0.016 * 0.97)  # epoch 2.41
+    assert learning_rate(r, 480, 100) == pytest.approx(0.016 * 0.97**2)
+
+
+def test_progressive_paper_and_code_presets():
+    # EfficientNetV2-S: sizes 128 -> 300, RandAugment 5 -> 15, dropout 0.1 -> 0.3 (Table 6)
+    paper = progressive_stages(load_recipe("efficientnet_v2", epochs=8), 300, 0.3)
+    assert [s.resolution for s in paper] == [128, 184, 240, 300]  # 185.3, 242.7 rounded to 8
+    assert [s.randaug_magnitude for s in paper] == pytest.approx([5, 25 / 3, 35 / 3, 15])
+    assert [s.dropout_rate for s in paper] == pytest.approx([0.1, 0.1667, 0.2333, 0.3], abs=1e-4)
+    assert [s.start for s in paper] == [0, 2, 4, 6]
+    code = progressive_stages(
+        load_recipe("efficientnet_v2", progressive="code", epochs=8), 300, 0.3
+    )
+    # released code: int(128 + 172 * (i + 1) / 4) = 171, 214, 257, 300 (here to multiples of 8)
+    assert [s.resolution for s in code] == [168, 208, 256, 300]
+    assert [s.dropout_rate for s in code] == [0.3] * 4  # the code keeps dropout fixed
+    assert stage_at(code, 5).resolution == 256
+
+
+def test_no_progressive_is_one_stage():
+    stages = progressive_stages(load_recipe("quick"), 32, 0.2)
+    assert len(stages) == 1 and stages[0].resolution == 32 and stages[0].dropout_rate == 0.2
