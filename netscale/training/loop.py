@@ -98,6 +98,26 @@ def _spec_for(model: Any, data: DataSplits, recipe: Recipe) -> NetSpec:
     return resolve_spec(spec, **overrides)
 
 
+def _device(name: str | None) -> torch.device:
+    """The training device: `name`, or CUDA when present, else the CPU."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={name!r} is invalid; allowed: cpu, cuda, cuda:N")
+    if dev.type == "cuda" and (
+        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ValueError(
+            f"device={name!r} is not available here ({torch.cuda.device_count()} "
+            "CUDA devices); use cpu"
+        )
+    return dev
+
+
 def _setup(
     model: Any,
     data: str | DataSplits,
@@ -109,7 +129,7 @@ def _setup(
 ) -> _Run:
     splits = data if isinstance(data, DataSplits) else load_data(data, minival=minival, seed=seed)
     spec = _spec_for(model, splits, recipe)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     torch.manual_seed(seed)  # identical initial weights on every rank
     net = build(spec).to(dev)
     if recipe.channels_last:

@@ -29,5 +29,13 @@ def test_errors_are_one_line(tmp_path, capsys):
     code = main(["train", str(spec), "--data", "imagenet", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "imagenet" in err
+    for device, message in (
+        ("tpu", "device='tpu' is invalid; allowed: cpu, cuda"),
+        ("cuda:7", "device='cuda:7' is not available here"),
+    ):
+        code = main(["train", str(spec), "--device", device, "--out", str(tmp_path / "d")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "d").exists()
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a netscale run directory" in capsys.readouterr().err
