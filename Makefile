@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/netscale models show regnet_y_400mf
 
 test: $(STAMP)
-	$(BIN)/ruff check netscale tests scripts
-	$(BIN)/ruff format --check netscale tests scripts
+	$(BIN)/ruff check netscale tests scripts benchmarks
+	$(BIN)/ruff format --check netscale tests scripts benchmarks
 	$(BIN)/python -m pytest -q -n 2
 
 docs: $(STAMP)

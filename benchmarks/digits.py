@@ -21,9 +21,23 @@ from pathlib import Path
 def run(model: str, seed: int) -> tuple[float, dict]:
     """(wall seconds of the whole command, result summary) for one seed."""
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "netscale.cli.main", "train", model, "--data", "digits",
-               "--recipe", "quick", "--resolution", "32", "--seed", str(seed),
-               "--out", str(Path(tmp) / "run")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "netscale.cli.main",
+            "train",
+            model,
+            "--data",
+            "digits",
+            "--recipe",
+            "quick",
+            "--resolution",
+            "32",
+            "--seed",
+            str(seed),
+            "--out",
+            str(Path(tmp) / "run"),
+        ]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return time.perf_counter() - t0, json.loads(done.stdout)
@@ -42,12 +56,16 @@ def main() -> None:
     print("| model | recipe | seed | test top-1 (%) | wall (s) | train images/s |")
     print("|---|---|---|---|---|---|")
     for seed, wall, r in rows:
-        print(f"| `{args.model}` @ 32 px | quick (15 epochs) | {seed} | {r['top1']:.2f} | "
-              f"{wall:.1f} | {r['images_per_s']:.0f} |")
+        print(
+            f"| `{args.model}` @ 32 px | quick (15 epochs) | {seed} | {r['top1']:.2f} | "
+            f"{wall:.1f} | {r['images_per_s']:.0f} |"
+        )
     top1 = [r["top1"] for _, _, r in rows]
     walls = [w for _, w, _ in rows]
-    print(f"\nmean top-1 {statistics.mean(top1):.2f}% (min {min(top1):.2f}), mean wall "
-          f"{statistics.mean(walls):.1f} s (max {max(walls):.1f}) over {len(rows)} seeds.")
+    print(
+        f"\nmean top-1 {statistics.mean(top1):.2f}% (min {min(top1):.2f}), mean wall "
+        f"{statistics.mean(walls):.1f} s (max {max(walls):.1f}) over {len(rows)} seeds."
+    )
 
 
 if __name__ == "__main__":
