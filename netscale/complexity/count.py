@@ -221,9 +221,7 @@ def _pre_norm_mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> N
     """CoAtNet MBConv: BN -> 1x1 expand -> kxk depthwise (stride) -> SE -> 1x1 project
     (bias); shortcut: pool + 1x1 conv (bias) when the shape changes."""
     inner = expanded_width(stage, w_in)
-    h, w = c.h, c.w
     _pool_shortcut(c, w_in, stage.width, stride)
-    c.h, c.w = h, w
     c.norm(w_in)
     c.conv(w_in, inner, 1)
     c.norm(inner)
@@ -235,10 +233,13 @@ def _pre_norm_mbconv(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> N
 
 
 def _pool_shortcut(c: _Counter, w_in: int, w_out: int, stride: int) -> None:
-    """CoAtNet's residual path: 2x2 avg-pool, then a biased 1x1 conv if the width changes."""
+    """CoAtNet's residual path: 2x2 avg-pool, then a biased 1x1 conv if the width changes.
+    A parallel branch: the feature-map size is left as it was."""
+    h, w = c.h, c.w
     c.pool(stride)
     if w_in != w_out:
         c.conv(w_in, w_out, 1, bias=True)
+    c.h, c.w = h, w
 
 
 def _convnext(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
@@ -263,9 +264,7 @@ def _transformer(c: _Counter, stage: StageSpec, w_in: int, stride: int) -> None:
     together); the relative-bias table has (2S - 1)^2 entries per head for the S x S map
     the spec's resolution gives (CoAtNet eq. 3)."""
     w = stage.width
-    h0, w0 = c.h, c.w
     _pool_shortcut(c, w_in, w, stride)
-    c.h, c.w = h0, w0
     c.norm(w_in)
     c.pool(stride)
     c.conv(w_in, 3 * w, 1, bias=True)  # qkv

@@ -131,13 +131,18 @@ def loads(text: str) -> NetSpec:
     return from_dict(data)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same directory and a rename,
+    so a reader (or a crash) sees the old file or the new one, never a partial one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def save(spec: NetSpec, path: str | os.PathLike[str]) -> Path:
     """Write a spec to `.yaml`/`.yml`/`.json` atomically (temp file, then rename)."""
     path = Path(path)
-    fmt = _format_of(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(dumps(spec, fmt))
-    os.replace(tmp, path)
+    atomic_write_text(path, dumps(spec, _format_of(path)))
     return path
 
 

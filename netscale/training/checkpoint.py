@@ -20,13 +20,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from netscale.spec.io import atomic_write_text
+
 STATE = "state.pt"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -56,7 +52,7 @@ def save_checkpoint(
             os.fsync(f.fileno())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _atomic_write_text(folder / "latest", final.name + "\n")
+    atomic_write_text(folder / "latest", final.name + "\n")
     for old in folder.glob("ckpt-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)

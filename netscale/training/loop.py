@@ -28,6 +28,7 @@ from netscale.complexity import count
 from netscale.data import AugmentConfig, DataSplits, load_data, steps_per_epoch, train_batch
 from netscale.data import train_batches as index_batches
 from netscale.spec import NetSpec, save
+from netscale.spec.io import atomic_write_text
 from netscale.training import distributed as dist
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from netscale.training.env import environment, matmul_peak
@@ -289,9 +290,7 @@ def _epoch_metrics(
 
 
 def _write_metrics(out: Path, metrics: list[dict[str, Any]]) -> None:
-    tmp = out / f".metrics.jsonl.tmp-{os.getpid()}"
-    tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-    os.replace(tmp, out / "metrics.jsonl")
+    atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
 
 
 def _prepare_dir(run: _Run, resume: bool) -> None:
