@@ -1,8 +1,16 @@
-"""Data parallelism under torchrun: process group, barriers, DDP wrapping, reductions."""
+"""Data parallelism under torchrun: process group, barriers, DDP wrapping, reductions.
+
+SyncBN (`sync_bn`): torch's SyncBatchNorm synchronizes batch statistics only for CUDA (or
+XPU/HPU) tensors; on CPU ranks (gloo) DistributedDataParallel refuses it ("SyncBatchNorm
+layers only work with GPU modules", torch 2.14) and its forward rejects CPU tensors.
+`check_sync_bn` turns that into a clear error before the run starts. With one process
+there is nothing to synchronize and `sync_bn` changes nothing.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 import torch.distributed as torch_dist
@@ -32,10 +40,34 @@ def barrier() -> None:
         torch_dist.barrier()
 
 
-def wrap(model: nn.Module, device: torch.device, world: int) -> nn.Module:
-    """DistributedDataParallel around `model` when there are several ranks."""
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (identity for one process); picklable objects only."""
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return obj
+    box = [obj]
+    torch_dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def check_sync_bn(sync_bn: bool, device: torch.device, world: int) -> None:
+    """Raise ValueError where SyncBN is asked for but cannot run (several CPU ranks)."""
+    if sync_bn and world > 1 and device.type == "cpu":
+        raise ValueError(
+            f"sync_bn=True cannot run on {world} CPU ranks: torch's SyncBatchNorm "
+            "synchronizes only CUDA tensors (gloo on CPU is unsupported); train without "
+            "sync_bn (--no-sync-bn) on CPUs, or on CUDA devices"
+        )
+
+
+def wrap(model: nn.Module, device: torch.device, world: int, *, sync_bn: bool = False) -> nn.Module:
+    """DistributedDataParallel around `model` when there are several ranks; with `sync_bn`,
+    its BatchNorm layers become SyncBatchNorm first (in place: same parameters, same
+    state-dict keys, so checkpoints and the EMA copy are unaffected)."""
     if world == 1:
         return model
+    check_sync_bn(sync_bn, device, world)
+    if sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 

@@ -17,7 +17,7 @@ from netscale.spec.io import yaml_load
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "constant")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 PROGRESSIVE = ("none", "paper", "code")
 
 
@@ -71,10 +71,12 @@ class Recipe:
     min_randaug_magnitude: float = 5.0
     min_mixup_alpha: float = 0.0
     min_dropout_rate: float = 0.1
-    precision: str = "fp32"
+    precision: str = "auto"  # "auto": bf16 where it measures faster (training/precision.py)
     channels_last: bool = True
     compile: bool = False
+    sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only; no-op for one process)
     eval_batch_size: int = 512
+    eval_flip: bool = False  # also report top-1 of logits averaged with the mirrored image
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -7,19 +7,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from netscale.build import build
 from netscale.data import load_data
 from netscale.spec import load
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint
 from netscale.training.evaluate import evaluate
+from netscale.training.precision import choose_precision
 from netscale.training.recipe import recipe_from_dict
 
 
 def evaluate_run(
-    run: str | os.PathLike[str], *, data: str | None = None, ema: bool = False, device: str = "cpu"
+    run: str | os.PathLike[str],
+    *,
+    data: str | None = None,
+    ema: bool = False,
+    device: str = "cpu",
+    flip: bool | None = None,
 ) -> dict[str, Any]:
     """Top-1 (%) and loss of a run's latest checkpoint on `data` (default: the run's data
-    source, read from its result or the caller). Returns a JSON-ready dict."""
+    source), in the precision the run trained in; with `flip` (default: the recipe's
+    eval_flip) also the flip-TTA top-1. Returns a JSON-ready dict."""
     out = Path(run)
     if not (out / "spec.yaml").is_file():
         raise FileNotFoundError(f"{str(out)!r} is not a netscale run directory (no spec.yaml)")
@@ -30,19 +39,23 @@ def evaluate_run(
     recipe = recipe_from_dict(json.loads((out / "recipe.json").read_text()))
     info = json.loads((out / "data.json").read_text())
     splits = load_data(data or info["source"], minival=info["minival"], seed=info["seed"])
-    model = build(spec)
-    holder = build(spec) if ema else None
+    dev = torch.device(device)
+    model = build(spec).to(dev)
+    holder = build(spec).to(dev) if ema else None
     state = load_checkpoint(ckpt, model=model, ema=holder)
     target = holder if holder is not None else model
-    top1, loss, n = evaluate(
+    precision = state.get("precision") or choose_precision(recipe.precision, dev).precision
+    flip = recipe.eval_flip if flip is None else flip
+    res = evaluate(
         target,
         splits.test,
         resolution=recipe.eval_resolution or spec.resolution,
         mean=splits.mean,
         std=splits.std,
         batch_size=recipe.eval_batch_size,
-        device=device,
-        precision=recipe.precision,
+        device=dev,
+        precision=precision,
+        flip=flip,
     )
     return {
         "run": str(out),
@@ -50,7 +63,9 @@ def evaluate_run(
         "epoch": state["epoch"],
         "ema": ema,
         "data": data or info["source"],
-        "test_images": n,
-        "top1": round(top1, 4),
-        "loss": round(loss, 6),
+        "precision": precision,
+        "test_images": res.images,
+        "top1": round(res.top1, 4),
+        "top1_flip": None if res.top1_flip is None else round(res.top1_flip, 4),
+        "loss": round(res.loss, 6),
     }

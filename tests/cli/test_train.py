@@ -1,6 +1,7 @@
 """`netscale train` / `netscale eval` from the command line."""
 
 import json
+import sys
 
 from netscale.cli.main import main
 from netscale.spec import save
@@ -10,15 +11,24 @@ from tests.training.conftest import tiny_spec
 def test_train_then_eval(tmp_path, capsys):
     spec = save(tiny_spec(), tmp_path / "tiny.yaml")
     out = tmp_path / "run"
-    code = main(["train", str(spec), "--data", "digits", "--epochs", "1", "--out", str(out)])
-    assert code == 0
+    args = ["train", str(spec), "--data", "digits", "--epochs", "1", "--eval-flip"]
+    assert main([*args, "--out", str(out)]) == 0
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert summary["status"] == "completed" and summary["epochs"] == 1
-    assert "epoch 1: loss" in captured.err and "img/s" in captured.err and "MFU" in captured.err
+    assert summary["precision"] == "fp32" and summary["top1_flip"] is not None
+    # not a terminal: a header line and one plain line per epoch, no bar
+    err = captured.err.splitlines()
+    assert err[0].startswith("train tiny:") and "fp32 (auto: " in err[0]
+    assert err[1].startswith("epoch 1/1: loss") and "img/s" in err[1] and "MFU" in err[1]
+    assert len(err) == 2 and "\r" not in captured.err
     assert main(["eval", str(out)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["top1"] == summary["top1"] and evaluated["test_images"] == 359
+    assert evaluated["top1_flip"] == summary["top1_flip"]  # the recipe's eval_flip
+    assert evaluated["precision"] == "fp32"
+    assert main(["eval", str(out), "--no-flip"]) == 0
+    assert json.loads(capsys.readouterr().out)["top1_flip"] is None
 
 
 def test_errors_are_one_line(tmp_path, capsys):
@@ -37,5 +47,17 @@ def test_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and message in err
     assert not (tmp_path / "d").exists()
+    code = main(["train", str(spec), "--precision", "fp16", "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "allowed: auto, fp32, bf16" in err
     assert main(["eval", str(tmp_path)]) == 2
     assert "not a netscale run directory" in capsys.readouterr().err
+
+
+def test_tensorboard_missing_is_one_line(tmp_path, capsys, monkeypatch):
+    spec = save(tiny_spec(), tmp_path / "tiny.yaml")
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # not installed
+    code = main(["train", str(spec), "--tensorboard", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "pip install 'netscale[tensorboard]'" in err

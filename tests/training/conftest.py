@@ -3,6 +3,7 @@
 import pytest
 
 from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, save
+from netscale.training.loop import TIMING_KEYS
 
 
 def tiny_spec() -> NetSpec:
@@ -26,7 +27,7 @@ def tiny_path(tmp_path):
     return str(save(tiny_spec(), tmp_path / "tiny.yaml"))
 
 
-TIMING = ("images_per_s", "mfu", "epoch_s")
+TIMING = TIMING_KEYS
 
 
 def without_timing(metrics: list[dict]) -> list[dict]:

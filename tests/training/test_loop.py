@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import netscale
-from netscale.training import loop
+from netscale.training import epoch, state
 from netscale.training.checkpoint import latest_checkpoint
 from netscale.training.runs import evaluate_run
 
@@ -57,6 +57,14 @@ def test_run_directory_and_determinism(tmp_path):
     assert latest_checkpoint(tmp_path / "a" / "checkpoints").name == "ckpt-0002"
     line = _metrics(tmp_path / "a")[-1]
     assert line["test_images"] == 359 and line["ema_top1"] is not None and line["mfu"] > 0
+    # what a progress callable receives each epoch (the same line)
+    for key in ("epoch", "step", "test_top1", "train_loss", "lr", "images_per_s", "wall_s"):
+        assert line[key] is not None, key
+    assert line["precision"] == a.precision == "fp32"  # quick is "auto": this CPU has no bf16
+    assert line["peak_memory_mb"] is None and line["test_top1_flip"] is None
+    assert a.metrics[0]["wall_s"] < line["wall_s"]
+    env = json.loads((tmp_path / "a" / "env.json").read_text())
+    assert env["precision"]["requested"] == "auto" and env["precision"]["precision"] == "fp32"
     b = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "b", epochs=2, ema_decay=0.9)
     assert without_timing(a.metrics) == without_timing(b.metrics)
     ev = evaluate_run(tmp_path / "a")
@@ -72,12 +80,12 @@ def test_refuses_to_overwrite_and_to_resume_another_recipe(tmp_path):
 
 
 def test_diverged_run_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    real = loop.learning_rate
+    real = epoch.learning_rate
 
     def explode_in_epoch_two(recipe, step, steps_per_epoch):
         return 1e12 if step >= steps_per_epoch else real(recipe, step, steps_per_epoch)
 
-    monkeypatch.setattr(loop, "learning_rate", explode_in_epoch_two)
+    monkeypatch.setattr(epoch, "learning_rate", explode_in_epoch_two)
     result = netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=3)
     assert result.status == "diverged" and "non-finite" in result.message
     assert result.epochs == 1 and len(_metrics(tmp_path)) == 1
@@ -124,3 +132,34 @@ def test_exact_resume_after_sigkill(tmp_path, tiny_path):
     )
     assert kills >= 1
     assert without_timing(_metrics(out)) == reference
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_in_process_keeps_recorded_precision(tmp_path, monkeypatch):
+    """A run stopped after its first epoch and resumed ends as an uninterrupted one, in the
+    precision it recorded, without measuring again."""
+    kw = dict(epochs=2, precision="auto")
+    reference = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "ref", **kw)
+
+    def stop_after_first(metrics):
+        if metrics["epoch"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        netscale.train(
+            tiny_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **kw
+        )
+    assert _lines(tmp_path / "r") == 1
+
+    def must_not_measure(*args, **kwargs):
+        raise AssertionError("a resumed run must reuse its recorded precision")
+
+    monkeypatch.setattr(state, "choose_precision", must_not_measure)
+    resumed = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "r", resume=True, **kw)
+    assert resumed.precision == reference.precision
+    assert without_timing(resumed.metrics) == without_timing(reference.metrics)
+    walls = [m["wall_s"] for m in _metrics(tmp_path / "r")]
+    assert walls[1] > walls[0]  # wall time continues across the resume

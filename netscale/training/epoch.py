@@ -1,0 +1,213 @@
+"""One epoch of training and its metrics line.
+
+Every random choice derives from (seed, epoch, step, rank): each step's augmentation and
+dropout come from a CPU generator seeded by (seed, epoch, step, rank), so a batch's draws do
+not depend on the device (they are tiny and are copied to it with the images). On CUDA the
+loss is read back only every 16 steps (each read waits for the GPU).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from netscale.complexity import count
+from netscale.data import AugmentConfig, steps_per_epoch, train_batch
+from netscale.data import train_batches as index_batches
+from netscale.training.env import matmul_peak
+from netscale.training.evaluate import evaluate, to_device
+from netscale.training.optim import set_lr, update_ema
+from netscale.training.precision import autocast_dtype
+from netscale.training.progress import Hooks
+from netscale.training.recipe import Recipe
+from netscale.training.schedule import Stage, learning_rate, stage_at
+from netscale.training.state import RunState
+
+SYNC_EVERY_CUDA = 16  # CUDA: steps between reads of the loss (divergence check, progress)
+
+
+def _step_generator(seed: int, epoch: int, step: int, rank: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(((seed * 1_000_003 + epoch) * 1_000_003 + step) * 64 + rank)
+    return g
+
+
+def _augment(recipe: Recipe, stage: Stage) -> AugmentConfig:
+    return AugmentConfig(
+        crop_padding=recipe.crop_padding,
+        flip=recipe.flip,
+        randaug_layers=recipe.randaug_layers,
+        randaug_magnitude=stage.randaug_magnitude,
+        mixup_alpha=stage.mixup_alpha,
+        cutmix_alpha=recipe.cutmix_alpha
+        if stage.mixup_alpha or recipe.progressive == "none"
+        else 0.0,
+        label_smoothing=recipe.label_smoothing,
+    )
+
+
+def _set_dropout(model: nn.Module, rate: float | None) -> None:
+    if rate is None:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.p = rate
+
+
+def _train_step(
+    run: RunState,
+    train_model: nn.Module,
+    idx: torch.Tensor,
+    i: int,
+    n_steps: int,
+    stage: Stage,
+    rank: int,
+) -> torch.Tensor:
+    """One optimizer step on index batch `idx` (step `i` of the epoch); returns the loss."""
+    r, data = run.recipe, run.data
+    g = _step_generator(run.seed, run.epoch, i, rank)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout, drop path
+    idx = idx.to(data.train.images.device)
+    x, y = train_batch(
+        to_device(data.train.images[idx], run.device),  # uint8: 1/4 of the float bytes
+        to_device(data.train.labels[idx], run.device),
+        config=_augment(r, stage),
+        resolution=stage.resolution,
+        mean=data.mean,
+        std=data.std,
+        num_classes=data.num_classes,
+        generator=g,
+        channels_last=r.channels_last,
+    )
+    run.lr = learning_rate(r, run.step, n_steps)
+    set_lr(run.optimizer, run.lr)
+    dtype = autocast_dtype(run.precision)
+    with torch.autocast(run.device.type, dtype=dtype, enabled=dtype is not None):
+        logits = train_model(x)
+    loss = torch.sum(-y * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if r.grad_clip:
+        nn.utils.clip_grad_norm_(run.model.parameters(), r.grad_clip)
+    run.optimizer.step()
+    if run.ema is not None:
+        update_ema(run.ema, run.model, r.ema_decay)
+    run.step += 1
+    return loss.detach()
+
+
+def train_epoch(
+    run: RunState, train_model: nn.Module, rank: int, world: int, hooks: Hooks
+) -> tuple[float, int, float] | None:
+    """One epoch; returns (mean loss, images, seconds) or None when the loss diverged.
+
+    The loss is summed on the device (float64) and read every `sync_every` steps: a
+    non-finite sum stops the epoch (on CUDA up to 15 steps late; the epoch is discarded)."""
+    r, data = run.recipe, run.data
+    stage = stage_at(run.stages, run.epoch)
+    _set_dropout(run.model, stage.dropout_rate)
+    per_rank = r.batch_size // world
+    n_train = len(data.train.labels)
+    n_steps = steps_per_epoch(n_train, per_rank, world)
+    sync_every = 1 if run.device.type == "cpu" else SYNC_EVERY_CUDA
+    run.model.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
+    t0 = time.perf_counter()
+    batches = index_batches(
+        n_train, per_rank, seed=run.seed, epoch=run.epoch, rank=rank, world_size=world
+    )
+    for i, idx in enumerate(batches):
+        loss = _train_step(run, train_model, idx, i, n_steps, stage, rank)
+        loss_sum += loss
+        if (i + 1) % sync_every and i + 1 < n_steps:
+            continue
+        total, last = torch.stack([loss_sum, loss.double()]).tolist()
+        if total != total or abs(total) == float("inf"):  # NaN or inf
+            return None
+        if hooks.wants_steps and rank == 0:
+            hooks.step(_step_event(run, i + 1, n_steps, last, (i + 1) * per_rank * world, t0))
+    return total / max(n_steps, 1), n_steps * per_rank * world, time.perf_counter() - t0
+
+
+def _step_event(
+    run: RunState, step: int, n_steps: int, loss: float, images: int, t0: float
+) -> dict[str, Any]:
+    """What on_step hooks receive (progress.py)."""
+    return {
+        "epoch": run.epoch + 1,
+        "epochs": run.recipe.epochs,
+        "step": step,
+        "steps": n_steps,
+        "global_step": run.step,
+        "loss": loss,
+        "lr": run.lr,
+        "images": images,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _evaluate_both(run: RunState, rank: int, world: int) -> dict[str, Any]:
+    """Test metrics of the model and of its EMA (None without EMA)."""
+    r, data = run.recipe, run.data
+    kw = dict(
+        resolution=r.eval_resolution or run.spec.resolution,
+        mean=data.mean,
+        std=data.std,
+        batch_size=r.eval_batch_size,
+        device=run.device,
+        precision=run.precision,
+        rank=rank,
+        world_size=world,
+        channels_last=r.channels_last,
+        flip=r.eval_flip,
+    )
+    res = evaluate(run.model, data.test, **kw)
+    ema = evaluate(run.ema, data.test, **kw) if run.ema is not None else None
+
+    def pct(value: float | None) -> float | None:
+        return None if value is None else round(value, 4)
+
+    return {
+        "test_top1": pct(res.top1),
+        "test_top1_flip": pct(res.top1_flip),
+        "test_loss": round(res.loss, 6),
+        "test_images": res.images,
+        "ema_top1": pct(ema.top1) if ema else None,
+        "ema_top1_flip": pct(ema.top1_flip) if ema else None,
+    }
+
+
+def epoch_metrics(
+    run: RunState, loss: float, images: int, seconds: float, rank: int, world: int
+) -> dict[str, Any]:
+    """The metrics line of the epoch just trained: losses, test top-1 (model, EMA, flip
+    TTA), lr, stage settings, precision, images/s, MFU, epoch seconds, peak CUDA memory."""
+    stage = stage_at(run.stages, run.epoch)
+    test = _evaluate_both(run, rank, world)
+    rate = images / seconds if seconds > 0 else 0.0
+    macs = count(run.spec, stage.resolution).flops  # per image, forward
+    peak = matmul_peak(run.device, autocast_dtype(run.precision) or torch.float32)
+    mfu = 3 * macs * rate / (peak * world)  # fwd + bwd ~ 3x fwd
+    memory = None
+    if run.device.type == "cuda":
+        memory = round(torch.cuda.max_memory_allocated(run.device) / 2**20, 1)
+    return {
+        "epoch": run.epoch + 1,
+        "step": run.step,
+        "train_loss": round(loss, 6),
+        **test,
+        "lr": run.lr,
+        "resolution": stage.resolution,
+        "dropout_rate": stage.dropout_rate,
+        "randaug_magnitude": stage.randaug_magnitude,
+        "mixup_alpha": stage.mixup_alpha,
+        "precision": run.precision,
+        "images_per_s": round(rate, 2),
+        "mfu": round(mfu, 4),
+        "epoch_s": round(seconds, 3),
+        "peak_memory_mb": memory,
+    }
