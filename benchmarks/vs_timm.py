@@ -1,0 +1,197 @@
+"""Speed against the ecosystem: netscale models vs their timm and torchvision counterparts.
+
+Both sides are the same architecture (param counts tested equal in
+tests/build/test_counterparts.py), randomly initialized, measured by the same harness
+(`netscale.profile`) at the same batch, resolution, precision, threads and memory format
+(channels_last), in one process. Runs are interleaved: each repeat measures netscale, timm,
+torchvision, then netscale after `optimize_for_inference`, so drift in machine load hits
+every side alike; a ratio is taken within a repeat and the table gives the median over
+repeats. Modes: train (forward, cross-entropy, backward, SGD step) and infer (forward under
+inference_mode); "infer, optimized" is our BN-folded model against their eager model, and
+with --compile "infer, optimized + torch.compile" adds Inductor (compile time excluded: it
+falls in the warm-up).
+
+Run (the lead's full setting takes tens of minutes on 2 CPU cores):
+    python benchmarks/vs_timm.py --repeats 3 --iters 10 --out docs/benchmarks_table.md
+Quick check:
+    python benchmarks/vs_timm.py --models resnet_18@32 --batch 2 --iters 2 --warmup 1 \
+        --repeats 1
+Models are NAME@PX; rows at <= 64 px use --small-batch. Prints a Markdown table (for
+docs/benchmarks.md) to stdout, or writes it to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+import netscale
+from netscale.build.counterparts import counterpart_model, counterpart_name
+from netscale.build.fuse import optimize_for_inference
+from netscale.profiling import profile
+
+# one model per family at 224 px, then small-image variants at 32 px
+DEFAULT_MODELS = (
+    "resnet_50@224",
+    "resnet_rs_50@224",
+    "regnet_y_400mf@224",
+    "efficientnet_b0@224",
+    "efficientnet_v2_s@224",
+    "convnext_tiny@224",
+    "coatnet_0@224",
+    "resnet_18@32",
+    "regnet_y_400mf@32",
+    "efficientnet_b0@32",
+    "convnext_atto@32",
+)
+SOURCES = ("timm", "torchvision")
+
+
+def _parse_model(text: str) -> tuple[str, int]:
+    name, _, px = text.partition("@")
+    if not px.isdigit():
+        raise SystemExit(f"vs_timm: model {text!r} must be NAME@PX, e.g. resnet_50@224")
+    return name, int(px)
+
+
+def _sides(name: str, px: int, compile: bool) -> dict[str, torch.nn.Module]:
+    """Ours and each counterpart that exists, built with the same seed; ours optimized for
+    inference; with `compile`, ours optimized then torch.compile'd as well."""
+    torch.manual_seed(0)
+    sides = {"netscale": netscale.create_model(name, resolution=px)}
+    for source in SOURCES:
+        if counterpart_name(name, source) is not None:
+            torch.manual_seed(0)
+            sides[source] = counterpart_model(name, source)
+    sides["optimized"] = optimize_for_inference(sides["netscale"])
+    if compile:
+        sides["compiled"] = sides["optimized"]  # measured with profile(compile=True)
+    return sides
+
+
+def _measure(
+    model: torch.nn.Module, px: int, mode: str, args: argparse.Namespace, batch: int, side: str
+) -> float:
+    return profile(
+        model,
+        resolution=px,
+        batch=batch,
+        mode=mode,
+        precision=args.precision,
+        warmup=args.warmup,
+        iters=args.iters,
+        warmup_s=args.warmup_s,
+        measure_s=args.measure_s,
+        compile=side == "compiled",
+    ).images_per_s
+
+
+def _row_runs(name: str, px: int, mode: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    """images/s of each side, one entry per repeat, measured A/B/A/B."""
+    batch = args.small_batch if px <= 64 else args.batch
+    sides = _sides(name, px, args.compile)
+    if mode == "train":  # BN folding is for inference only
+        sides = {k: v for k, v in sides.items() if k not in ("optimized", "compiled")}
+    runs: dict[str, list[float]] = {side: [] for side in sides}
+    for rep in range(args.repeats):
+        for side, model in sides.items():
+            runs[side].append(_measure(model, px, mode, args, batch, side))
+            print(
+                f"{name}@{px} {mode} repeat {rep + 1}: {side} {runs[side][-1]:.1f} images/s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return runs
+
+
+def _ratio(ours: list[float], theirs: list[float] | None) -> str:
+    if not theirs:
+        return "-"
+    return f"{statistics.median(a / b for a, b in zip(ours, theirs, strict=True)):.2f}"
+
+
+def _speed(runs: list[float] | None) -> str:
+    return f"{statistics.median(runs):.1f}" if runs else "-"
+
+
+def _rows(name: str, px: int, args: argparse.Namespace) -> list[str]:
+    batch = args.small_batch if px <= 64 else args.batch
+    lines = []
+    for mode in args.modes:
+        runs = _row_runs(name, px, mode, args)
+        variants = [("netscale", mode)]
+        if mode == "infer":
+            variants.append(("optimized", "infer, optimized"))
+        if mode == "infer" and args.compile:
+            variants.append(("compiled", "infer, optimized + torch.compile"))
+        for key, label in variants:
+            timm, tv = runs.get("timm"), runs.get("torchvision")
+            lines.append(
+                f"| `{name}` | {px} | {batch} | {label} | {_speed(runs[key])} | {_speed(timm)} "
+                f"| {_ratio(runs[key], timm)} | {_speed(tv)} | {_ratio(runs[key], tv)} |"
+            )
+    return lines
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), help="NAME@PX")
+    parser.add_argument(
+        "--modes", nargs="+", choices=("train", "infer"), default=["train", "infer"]
+    )
+    parser.add_argument("--batch", type=int, default=32, help="batch of rows above 64 px")
+    parser.add_argument("--small-batch", type=int, default=128, help="batch of rows <= 64 px")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--warmup-s", type=float, default=30.0, help="warm-up cap (s)")
+    parser.add_argument("--measure-s", type=float, default=60.0, help="measurement cap (s)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--compile", action="store_true", help="add a row: optimized + torch.compile (infer)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lines = [
+        "| model | px | batch | mode | netscale images/s | timm images/s | ours / timm "
+        "| torchvision images/s | ours / torchvision |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for text in args.models:
+        lines += _rows(*_parse_model(text), args)
+    today = datetime.date.today().isoformat()
+    lines += [
+        "",
+        f"{today}, {_cpu_name()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{args.precision}, channels_last; median of {args.repeats} interleaved repeats of "
+        f"{args.iters} steps after {args.warmup} warm-up steps.",
+        "Command: `python benchmarks/vs_timm.py " + " ".join(sys.argv[1:]) + "`",
+    ]
+    table = "\n".join(lines) + "\n"
+    if args.out is None:
+        print(table, end="")
+    else:
+        args.out.write_text(table)
+
+
+if __name__ == "__main__":
+    main()

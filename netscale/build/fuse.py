@@ -1,0 +1,167 @@
+"""Inference optimization: fold BatchNorm into the adjacent convolution, channels_last.
+
+In eval mode a BatchNorm is a fixed per-channel affine map z = s * y + t with
+s = gamma / sqrt(running_var + eps) and t = beta - s * running_mean (Ioffe & Szegedy 2015,
+Algorithm 2). After a conv y = W * x + b it folds exactly into W' = s[o] * W[o] and
+b' = s * b + t. Before a 1x1 conv without padding (CoAtNet's pre-norm MBConv) it folds into
+the conv's input channels: W'[o, i] = W[o, i] * s[i], b'[o] = b[o] + sum_i W[o, i] * t[i].
+A conv with padding cannot absorb a preceding BN, because the zeros it pads are not
+normalized.
+
+Which BN follows which conv is read from the netscale block classes, whose forward order is
+known (conv1 -> bn1, conv2 -> bn2, ..., pool_conv -> pool_bn), and from `nn.Sequential`s
+(a Conv2d directly followed by a BatchNorm2d). A BatchNorm that no rule places is an error:
+folding by guess could silently change the outputs.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+
+import torch
+from torch import nn
+
+from netscale.nn.blocks import BasicBlock, BottleneckBlock, MBConv, Shortcut, Stem
+from netscale.nn.coatnet import PreNormMBConv
+from netscale.nn.convnext import ConvNeXtBlock
+
+# (conv, bn) child-name pairs inside blocks whose forward applies bn right after conv
+_PAIRS = (("conv", "bn"), ("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+_PAIRED_CLASSES = (Stem, BasicBlock, BottleneckBlock, Shortcut, MBConv, PreNormMBConv)
+_STEM_PAIRS = (("pool_conv", "pool_bn"),)
+_BN = (nn.BatchNorm2d, nn.SyncBatchNorm)  # eval mode: running statistics, foldable
+
+
+class FuseError(ValueError):
+    """A module that `optimize_for_inference` cannot take (its message says why)."""
+
+
+def optimize_for_inference(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
+    """A copy of `model` for inference: eval mode, every BatchNorm folded into its conv,
+    ConvNeXt's layer scale folded into the last linear, weights in channels_last.
+
+    The input is not modified. Outputs equal the original's (eval mode) within fp32
+    rounding. The copy keeps its class (a netscale `Net` keeps `.spec`), but its state dict
+    has no BN entries and folded convs gain a bias. It is for inference only: training it
+    would train a different (normalization-free) network. Feed channels_last inputs for
+    the full speed-up. Raises `FuseError` (a ValueError) for a compiled or scripted
+    module, parameters without data (meta device), a BatchNorm without running statistics,
+    or a BatchNorm it cannot place next to a conv.
+    """
+    _check_input(model)
+    out = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for module in list(out.modules()):
+            _fold_children(module)
+    left = [
+        name for name, m in out.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    if left:
+        raise FuseError(
+            f"optimize_for_inference cannot fold {len(left)} BatchNorm layer(s) of "
+            f"{type(model).__name__} ({', '.join(left[:5])}{', ...' if len(left) > 5 else ''}): "
+            "it folds netscale blocks and Conv2d -> BatchNorm2d pairs in nn.Sequential"
+        )
+    if channels_last:
+        out = out.to(memory_format=torch.channels_last)
+    return out
+
+
+def _check_input(model: object) -> None:
+    """Reject what cannot be copied and folded, with the reason and what to pass instead."""
+    if not isinstance(model, nn.Module):
+        raise FuseError(f"optimize_for_inference needs an nn.Module, got {type(model).__name__}")
+    if isinstance(model, torch.jit.ScriptModule):
+        raise FuseError(
+            "optimize_for_inference cannot take a TorchScript module; pass the eager one"
+        )
+    if hasattr(model, "_orig_mod"):  # torch.compile's OptimizedModule
+        raise FuseError(
+            "optimize_for_inference cannot take a torch.compile'd module; pass the module "
+            "before compiling, then compile the result"
+        )
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_meta:
+            raise FuseError(
+                f"{name} is on the meta device (no data to fold); build on a real device"
+            )
+    for name, m in model.named_modules():
+        is_bn = isinstance(m, nn.modules.batchnorm._BatchNorm)
+        if is_bn and (m.running_mean is None or m.running_var is None):
+            raise FuseError(
+                f"{name} has no running statistics (track_running_stats=False), so it "
+                "normalizes with batch statistics in eval mode and cannot be folded"
+            )
+
+
+def _fold_children(module: nn.Module) -> None:
+    """Fold the BatchNorms among `module`'s direct children that a rule places."""
+    if isinstance(module, _PAIRED_CLASSES):
+        pairs = _PAIRS + (_STEM_PAIRS if isinstance(module, Stem) else ())
+        for conv_name, bn_name in pairs:
+            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, _BN):
+                _fold_after(conv, bn)
+                setattr(module, bn_name, nn.Identity())
+    if isinstance(module, PreNormMBConv) and isinstance(module.pre_norm, _BN):
+        _fold_before(module.pre_norm, module.conv1)  # conv1 is 1x1 without padding
+        module.pre_norm = nn.Identity()
+    if isinstance(module, ConvNeXtBlock) and module.gamma is not None:
+        _fold_scale(module.fc2, module.gamma)  # y * gamma after fc2 (ConvNeXt sec. 2.6)
+        module.gamma = None
+    if isinstance(module, nn.Sequential):
+        names = list(module._modules)
+        for prev, name in itertools.pairwise(names):
+            conv, bn = module._modules[prev], module._modules[name]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, _BN):
+                _fold_after(conv, bn)
+                module._modules[name] = nn.Identity()
+
+
+def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, t) of the eval-mode BN as z = s * y + t, in float64 for an exact fold."""
+    var = bn.running_var.double()
+    mean = bn.running_mean.double()
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(var)
+    s = gamma / torch.sqrt(var + bn.eps)
+    return s, beta - s * mean
+
+
+def _set_bias(conv: nn.Conv2d | nn.Linear, bias: torch.Tensor) -> None:
+    """Write `bias` into the layer, creating the parameter when it had none."""
+    value = bias.to(conv.weight.dtype)
+    if conv.bias is None:
+        conv.bias = nn.Parameter(value, requires_grad=conv.weight.requires_grad)
+    else:
+        conv.bias.copy_(value)
+
+
+def _fold_after(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    """bn(conv(x)) -> conv'(x): scale output channels, shift the bias."""
+    s, t = _bn_affine(bn)
+    w = conv.weight.double() * s.reshape(-1, 1, 1, 1)  # (C_out, C_in / g, k, k)
+    b = conv.bias.double() if conv.bias is not None else torch.zeros_like(s)
+    conv.weight.copy_(w.to(conv.weight.dtype))
+    _set_bias(conv, s * b + t)
+
+
+def _fold_before(bn: nn.modules.batchnorm._BatchNorm, conv: nn.Conv2d) -> None:
+    """conv(bn(x)) -> conv'(x) for a dense conv without padding: scale input channels."""
+    if conv.groups != 1 or any(p != 0 for p in conv.padding) or conv.padding_mode != "zeros":
+        raise FuseError("a BatchNorm before a padded or grouped conv cannot be folded")
+    s, t = _bn_affine(bn)
+    w = conv.weight.double()  # (C_out, C_in, k, k)
+    b = conv.bias.double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=w.dtype)
+    b = b + (w * t.reshape(1, -1, 1, 1)).sum((1, 2, 3))
+    conv.weight.copy_((w * s.reshape(1, -1, 1, 1)).to(conv.weight.dtype))
+    _set_bias(conv, b)
+
+
+def _fold_scale(linear: nn.Linear, scale: torch.Tensor) -> None:
+    """linear(x) * scale -> linear'(x): scale output rows and the bias."""
+    s = scale.double()
+    linear.weight.copy_((linear.weight.double() * s[:, None]).to(linear.weight.dtype))
+    b = linear.bias.double() if linear.bias is not None else torch.zeros_like(s)
+    _set_bias(linear, b * s)
