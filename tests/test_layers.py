@@ -8,7 +8,14 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["netscale", "netscale.spec", "netscale.families", "netscale.complexity", "netscale.scaling"],
+    [
+        "netscale",
+        "netscale.spec",
+        "netscale.families",
+        "netscale.complexity",
+        "netscale.scaling",
+        "netscale.space",
+    ],
 )
 def test_torch_free_layers(module):
     code = (
