@@ -1,6 +1,15 @@
 """netscale: design, scale and train efficient image classifiers from one spec language."""
 
-from netscale.api import complexity, create_model, import_weights, resolve_spec, train
+from netscale.api import (
+    complexity,
+    create_model,
+    export,
+    import_weights,
+    optimize_for_inference,
+    profile,
+    resolve_spec,
+    train,
+)
 from netscale.complexity import Complexity
 from netscale.families import ModelInfo, get_spec, list_models, model_info
 from netscale.spec import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec, spec_id
@@ -17,10 +26,13 @@ __all__ = [
     "StemSpec",
     "complexity",
     "create_model",
+    "export",
     "get_spec",
     "import_weights",
     "list_models",
     "model_info",
+    "optimize_for_inference",
+    "profile",
     "resolve_spec",
     "spec_id",
     "train",

@@ -99,3 +99,29 @@ def train(
     from netscale.training.loop import train as _train
 
     return _train(model, data, recipe, out, **kwargs)
+
+
+def profile(model: Any, **kwargs: Any) -> Any:
+    """Measure `model` (name, spec file, NetSpec or module) on a device: images/s, latency
+    (median, p95), peak memory, multiply-adds/s and MFU. Keyword arguments are those of
+    `netscale.profiling.measure.profile` (device, batch, resolution, mode, precision,
+    channels_last, compile, warmup, iters). Returns a ProfileResult."""
+    from netscale.profiling.measure import profile as _profile
+
+    return _profile(model, **kwargs)
+
+
+def optimize_for_inference(model: Any, *, channels_last: bool = True) -> Any:
+    """An equivalent eval-mode copy of `model` with BatchNorm folded into the adjacent
+    convolutions, in channels_last (see netscale/build/fuse.py)."""
+    from netscale.build.fuse import optimize_for_inference as _optimize
+
+    return _optimize(model, channels_last=channels_last)
+
+
+def export(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Write `model` as ONNX or a torch.export program (format="onnx" | "torch-export");
+    see netscale/build/export.py. Returns the path written."""
+    from netscale.build.export import export as _export
+
+    return _export(model, path, **kwargs)

@@ -4,7 +4,10 @@ Every command is one documented Python call: `netscale models list GLOB` is
 `netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`;
 `netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py);
 `netscale train ...` is `netscale.train(...)`; `netscale eval RUN` is
-`netscale.training.runs.evaluate_run(RUN)`.
+`netscale.training.runs.evaluate_run(RUN)`; `netscale profile ...` is
+`netscale.profiling.profile` or `netscale.profiling.correlation.correlation_study` (see
+netscale/cli/profile.py); `netscale export NAME ...` is `netscale.build.export.export`;
+`netscale study ...` is `netscale.study.api` (see netscale/cli/study.py).
 Errors print one line to stderr and exit with code 2.
 """
 
@@ -17,7 +20,10 @@ import sys
 from collections.abc import Sequence
 
 from netscale.api import model_card
+from netscale.cli import export as export_command
+from netscale.cli import profile as profile_command
 from netscale.cli import scale as scale_command
+from netscale.cli import study as study_command
 from netscale.cli import train as train_command
 from netscale.cli.format import format_card, format_model_list
 from netscale.families import list_models
@@ -52,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the card as JSON")
     scale_command.add_parser(commands)
     train_command.add_parsers(commands)
+    profile_command.add_parser(commands)
+    export_command.add_parser(commands)
+    study_command.add_parser(commands)
     return parser
 
 
@@ -62,6 +71,12 @@ def _run(args: argparse.Namespace) -> str:
         return train_command.run_train(args)
     if args.command == "eval":
         return train_command.run_eval(args)
+    if args.command == "profile":
+        return profile_command.run(args)
+    if args.command == "export":
+        return export_command.run(args)
+    if args.command == "study":
+        return study_command.run(args)
     if args.action == "list":
         names = list_models(args.pattern)
         if not names:
@@ -83,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileNotFoundError,
         FileExistsError,
         NotImplementedError,
+        ImportError,
     ) as err:
         print(f"netscale: error: {err}", file=sys.stderr)
         return EXIT_USAGE

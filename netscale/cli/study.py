@@ -1,0 +1,125 @@
+"""`netscale study run|status|report|export`: parse, call netscale.study.api, print.
+
+`study run CONFIG --out DIR` is `netscale.study.api.run_study(load_config(CONFIG), DIR, ...)`;
+`study status DIR` is `api.status(DIR)`; `study report DIR` is `api.write_report(DIR)` plus
+`api.summary(DIR)`; `study export DIR` is `api.export(DIR)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from netscale.study import api
+from netscale.study.config import list_examples
+
+
+def add_parser(commands: Any) -> None:
+    """Register `study` and its actions on the top-level subparsers."""
+    study = commands.add_parser(
+        "study", help="run a study (design space, scaling, ablation) and report it"
+    )
+    sub = study.add_subparsers(dest="action", required=True, parser_class=type(study))
+    run = sub.add_parser("run", help="create or resume a study and run its trials")
+    run.add_argument("config", nargs="?", default=None, help="study config YAML")
+    run.add_argument(
+        "--example", default=None, help=f"a shipped config: {', '.join(list_examples())}"
+    )
+    run.add_argument("--out", required=True, help="study directory (created, or resumed)")
+    run.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
+    run.add_argument("--backend", choices=api.RUN_BACKENDS, default="local")
+    run.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    run.add_argument(
+        "--threads", type=int, default=None, help="torch threads per trial (default cores/workers)"
+    )
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: best)")
+    run.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    run.add_argument("--no-report", action="store_true", help="skip writing report.html")
+    for name, text in (
+        ("status", "trial counts per status and group"),
+        ("report", "(re)write report.html and print the summary table"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("dir", help="study directory")
+    exp = sub.add_parser("export", help="one JSON object (or CSV row) per trial on stdout")
+    exp.add_argument("dir", help="study directory")
+    exp.add_argument("--format", choices=api.EXPORT_FORMATS, default="jsonl")
+
+
+def run(args: argparse.Namespace) -> str:
+    """Execute a parsed `study` command; returns the text to print."""
+    if args.action == "status":
+        return _format_status(api.status(args.dir))
+    if args.action == "report":
+        path = api.write_report(args.dir)
+        return f"{api.summary(args.dir)}\nreport: {path}"
+    if args.action == "export":
+        return api.export(args.dir, args.format)
+    config = api.resolve_config(args.config, args.example)
+    with _Monitor(config.name) as monitor:
+        result = api.run_study(
+            config,
+            args.out,
+            workers=args.workers,
+            backend=args.backend,
+            address=args.address,
+            threads=args.threads,
+            device=args.device,
+            retry_failed=args.retry_failed,
+            monitor=monitor,
+            report=not args.no_report,
+        )
+    lines = [api.summary(args.out)]
+    left = result["counts"]["pending"] + result["counts"]["running"]
+    if left:
+        lines.append(f"{left} trials did not finish; run the same command again to resume")
+    if result["report"] is not None:
+        lines.append(f"report: {result['report']}")
+    return "\n".join(lines)
+
+
+def _format_status(info: dict[str, Any]) -> str:
+    lines = [f"study {info['name']!r} ({info['planner']}): {info['planned']} trials planned"]
+    lines.append("  " + ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())))
+    for group, counts in info["groups"].items():
+        done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        lines.append(f"  {group}: {done}")
+    return "\n".join(lines)
+
+
+class _Monitor:
+    """A progress bar on a terminal (rich), one line per change otherwise (stderr)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.last, self.bar, self.task = name, None, None, None
+
+    def __enter__(self) -> _Monitor:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                "{task.fields[detail]}",
+                transient=False,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(f"study {self.name}", total=None, detail="")
+        return self
+
+    def __call__(self, counts: dict[str, int]) -> None:
+        done = counts["completed"] + counts["failed"] + counts["diverged"]
+        total = sum(counts.values())
+        detail = f"running {counts['running']}, failed {counts['failed']}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total, detail=detail)
+        elif (done, counts["running"]) != self.last:
+            print(f"study {self.name}: {done}/{total} trials done, {detail}", file=sys.stderr)
+        self.last = (done, counts["running"])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,193 @@
+"""The study API behind `netscale study ...`: create or reopen, run, status, export, report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from netscale.study.config import StudyConfig, example_config, load_config
+from netscale.study.planners import DataShape, plan
+from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError
+
+RUN_BACKENDS = ("local", "ray")
+
+
+def resolve_config(config: str | Path | StudyConfig | None, example: str | None) -> StudyConfig:
+    """A config from a path, a StudyConfig, or a shipped example's name (exactly one)."""
+    if (config is None) == (example is None):
+        raise ValueError("give exactly one of a config file and --example NAME")
+    if example is not None:
+        return example_config(example)
+    return config if isinstance(config, StudyConfig) else load_config(config)
+
+
+def data_shape(data: str) -> DataShape:
+    """Classes and channels of a data source (loads it; errors name the source)."""
+    from netscale.data import load_data
+
+    splits = load_data(data)
+    return DataShape(num_classes=splits.num_classes, in_width=splits.train.images.shape[1])
+
+
+def open_or_create(config: StudyConfig, out: Path) -> Store:
+    """The study in `out`: created (planned, seeded) on first use; on later runs the stored
+    config must equal `config`, so a directory never mixes two studies."""
+    if (out / DB_NAME).exists():
+        return _reopen(config, out)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {str(out)!r} exists and is not a directory")
+    plans = plan(config, data_shape(config.data))
+    study = {
+        "name": config.name,
+        "planner": config.planner,
+        "config": config.to_dict(),
+        "created": _now(),
+        "planned": len(plans),
+    }
+    try:
+        return Store.create(out, study, plans)
+    except StoreExistsError:  # a concurrent `study run` created it first
+        return _reopen(config, out)
+
+
+def _reopen(config: StudyConfig, out: Path) -> Store:
+    store = Store.open(out)
+    stored = store.study()["config"]
+    if stored != json.loads(json.dumps(config.to_dict())):
+        store.close()
+        diff = sorted(k for k in stored if stored.get(k) != config.to_dict().get(k))
+        raise StoreError(
+            f"{str(out)!r} holds a different study (config keys differ: "
+            f"{', '.join(diff) or 'planner section'}); use another --out or the same config"
+        )
+    return store
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    retry_failed: bool = False,
+    monitor: Callable[[dict[str, int]], None] | None = None,
+    report: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) a study in `out` and return {"counts", "report"}. `threads` is torch
+    threads per trial (default: this machine's cores / workers). Finished trials are kept;
+    abandoned ones are taken over; interrupted ones resume from their checkpoints."""
+    import os
+
+    from netscale.study.runner import RunOptions, run_local
+
+    if backend not in RUN_BACKENDS:
+        raise ValueError(f"backend={backend!r} is invalid; allowed: {', '.join(RUN_BACKENDS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    out = Path(out)
+    store = open_or_create(config, out)
+    if retry_failed:
+        store.retry_failed()
+    store.close()
+    options = RunOptions(
+        data=config.data, device=device, threads=threads, minival=config.minival,
+        data_seed=config.seed,
+    )  # fmt: skip
+    if backend == "ray":
+        from netscale.study.ray_backend import run_ray
+
+        counts = run_ray(out, options, workers, address, monitor)
+    else:
+        counts = run_local(out, options, workers, monitor)
+    path = write_report(out) if report else None
+    return {"counts": counts, "report": path}
+
+
+def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The study's record and its trials (see store.Store.trials)."""
+    store = Store.open(Path(study_dir))
+    try:
+        return store.study(), store.trials()
+    finally:
+        store.close()
+
+
+def status(study_dir: str | Path) -> dict[str, Any]:
+    """Counts per status, overall and per group."""
+    study, trials = study_trials(study_dir)
+    groups: dict[str, dict[str, int]] = {}
+    for t in trials:
+        groups.setdefault(t["group"], {}).setdefault(t["status"], 0)
+        groups[t["group"]][t["status"]] += 1
+    totals: dict[str, int] = {}
+    for t in trials:
+        totals[t["status"]] = totals.get(t["status"], 0) + 1
+    return {"name": study["name"], "planner": study["planner"], "planned": len(trials),
+            "counts": totals, "groups": groups}  # fmt: skip
+
+
+EXPORT_FORMATS = ("jsonl", "csv")
+_EXPORT_KEYS = ("trial_id", "group", "spec_id", "status", "seed", "epochs", "flops", "params",
+                "acts")  # fmt: skip
+
+
+def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
+    """One record per trial: id, group, spec id, status, complexity, final metrics and the
+    design parameters; JSON lines or CSV."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format={fmt!r} is invalid; allowed: {', '.join(EXPORT_FORMATS)}")
+    _, trials = study_trials(study_dir)
+    rows = []
+    for t in trials:
+        row = {k: t[k] for k in _EXPORT_KEYS}
+        row["metrics"] = t["metrics"]
+        row["design"] = t["design"]
+        rows.append(row)
+    if fmt == "jsonl":
+        return "\n".join(json.dumps(r) for r in rows)
+    flat = [_flatten(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buf.getvalue().rstrip("\n")
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if not isinstance(v, dict | None) or k not in
+           ("metrics", "design")}  # fmt: skip
+    for prefix in ("metrics", "design"):
+        for k, v in (row.get(prefix) or {}).items():
+            out[f"{prefix}.{k}"] = v
+    return out
+
+
+def write_report(study_dir: str | Path) -> Path:
+    """(Re)write study_dir/report.html and its PNGs from the ledger; any time, mid-study too."""
+    from netscale.study.report import write_report as _write
+
+    study, trials = study_trials(study_dir)
+    return _write(Path(study_dir), study, trials)
+
+
+def summary(study_dir: str | Path) -> str:
+    """The terminal summary table of the study."""
+    from netscale.study.report import summary_table
+
+    study, trials = study_trials(study_dir)
+    return summary_table(study, trials)

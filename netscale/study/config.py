@@ -1,0 +1,133 @@
+"""Study configuration: one YAML file (or a shipped example) -> a validated `StudyConfig`.
+
+    name: anynet-digits            # free text, for the report
+    planner: design_space          # design_space | scaling | compound_search | ablation
+    data: digits                   # as `netscale train --data`
+    recipe: quick                  # a shipped recipe name or a recipe YAML path
+    recipe_overrides: {lr: 0.2}    # any recipe field
+    epochs: 5                      # per trial (scaling may list several budgets)
+    seed: 0                        # sampling and training seed
+    design_space: {...}            # the chosen planner's own section (see planners.py)
+
+Unknown keys, a missing planner section or a malformed file raise `StudyConfigError`
+naming the key and what is allowed. No torch import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLANNERS = ("design_space", "scaling", "compound_search", "ablation")
+
+
+class StudyConfigError(ValueError):
+    """A study config is malformed (the message names the key and what is allowed)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyConfig:
+    """A validated study config; `section` is the planner's own mapping."""
+
+    name: str
+    planner: str
+    data: str = "digits"
+    recipe: str = "quick"
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    seed: int = 0
+    minival: float = 0.0
+    section: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain mapping in file form (the planner section under its name)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out[self.planner] = out.pop("section")
+        return out
+
+
+_TOP = {f.name for f in dataclasses.fields(StudyConfig)} - {"section"}
+
+
+def parse_config(data: Any, *, source: str = "config") -> StudyConfig:
+    """A `StudyConfig` from a parsed mapping; errors name `source` and the key."""
+    if not isinstance(data, dict):
+        raise StudyConfigError(f"{source}: expected a mapping of keys to values, got {data!r}")
+    planner = data.get("planner")
+    if planner not in PLANNERS:
+        raise StudyConfigError(
+            f"{source}: planner={planner!r} is invalid; allowed: {', '.join(PLANNERS)}"
+        )
+    unknown = sorted(set(data) - _TOP - {planner})
+    if unknown:
+        allowed = ", ".join(sorted(_TOP | {planner}))
+        raise StudyConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {allowed}")
+    section = data.get(planner)
+    if not isinstance(section, dict):
+        raise StudyConfigError(
+            f"{source}: planner {planner!r} needs a mapping under the key {planner!r}, "
+            f"got {section!r}"
+        )
+    fields = {k: v for k, v in data.items() if k in _TOP}
+    fields.setdefault("name", source)
+    _check_types(fields, source)
+    return StudyConfig(section=section, **fields)
+
+
+def _check_types(fields: dict[str, Any], source: str) -> None:
+    expected = {
+        "name": str,
+        "planner": str,
+        "data": str,
+        "recipe": str,
+        "recipe_overrides": dict,
+        "epochs": int,
+        "seed": int,
+        "minival": float,
+    }
+    for key, value in fields.items():
+        kind = expected[key]
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        if kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            raise StudyConfigError(
+                f"{source}: {key}={value!r} is invalid: expected {kind.__name__}"
+            )
+    if fields.get("epochs", 1) < 1:
+        raise StudyConfigError(f"{source}: epochs={fields['epochs']!r} is invalid: must be >= 1")
+    if not 0.0 <= fields.get("minival", 0.0) < 1.0:
+        raise StudyConfigError(f"{source}: minival={fields['minival']!r} must lie in [0, 1)")
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study config YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study config {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise StudyConfigError(f"{path}: not valid YAML: {err}") from None
+    return parse_config(data, source=str(path))
+
+
+def list_examples() -> list[str]:
+    """Names of the example configs shipped with netscale."""
+    root = resources.files("netscale.study") / "examples"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def example_config(name: str) -> StudyConfig:
+    """A shipped example config by name (e.g. "anynet-digits")."""
+    if name not in list_examples():
+        raise StudyConfigError(
+            f"example={name!r} is unknown; allowed: {', '.join(list_examples())}"
+        )
+    text = (resources.files("netscale.study") / "examples" / f"{name}.yaml").read_text()
+    return parse_config(yaml.safe_load(text), source=f"example {name}")

@@ -1,0 +1,169 @@
+"""Study report: a terminal summary table and a self-contained report.html (PNGs inlined as
+base64 data URIs, also written beside it in report/), regenerated at any time, mid-study
+included. Files are written atomically: a reader sees the old report or the new one. The
+per-planner sections come from `netscale.study.sections`."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from netscale.study.findings import Trial, by_group, completed, error_of, recommend
+from netscale.study.sections import PNG_NAMES, Section, build_sections, format_number, html_table
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
+    "padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}"
+    "img{max-width:100%}.rec{background:#eef5ff;padding:.7em 1em;border-left:4px solid #37c}"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One group of a study: trial counts and its best and median top-1 error (%)."""
+
+    group: str
+    planned: int
+    completed: int
+    failed: int  # failed or diverged
+    best_error: float  # NaN until a trial completes
+    median_error: float
+    best_trial: int | None
+    best_flops: int | None  # multiply-adds of the best model
+    best_params: int | None
+
+
+def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[SummaryRow]:
+    """Per group: completed / planned counts, failures, best and median error, best model."""
+    rows = []
+    for group, ts in by_group(trials).items():
+        done = completed(ts)
+        failed = sum(t.get("status") in ("failed", "diverged") for t in ts)
+        best = min(done, key=lambda t: float(t["metrics"]["error"])) if done else None
+        errors = error_of(done)
+        rows.append(
+            SummaryRow(
+                group=group,
+                planned=len(ts),
+                completed=len(done),
+                failed=failed,
+                best_error=float(errors.min()) if done else float("nan"),
+                median_error=float(np.median(errors)) if done else float("nan"),
+                best_trial=int(best["trial_id"]) if best else None,
+                best_flops=int(best["flops"]) if best else None,
+                best_params=int(best["params"]) if best else None,
+            )
+        )
+    return rows
+
+
+def _summary_cells(r: SummaryRow) -> list[str]:
+    return [
+        r.group,
+        f"{r.completed}/{r.planned}",
+        str(r.failed),
+        format_number(r.best_error, ".2f", unit="%"),
+        format_number(r.median_error, ".2f", unit="%"),
+        format_number(r.best_flops, ".1f", 1e6, "M"),
+        format_number(r.best_params, ".2f", 1e6, "M"),
+    ]
+
+
+_SUMMARY_HEAD = ["group", "done/planned", "failed", "best err", "median err", "best flops",
+                 "best params"]  # fmt: skip
+
+
+def _headline(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
+    done = len(completed(trials))
+    planned = study.get("planned", len(trials))
+    name, planner = study.get("name", "?"), study.get("planner", "?")
+    text = f"study {name} ({planner}): {done} of {planned} planned trials completed"
+    for status in ("running", "failed", "diverged"):
+        n = sum(t.get("status") == status for t in trials)
+        text += f", {n} {status}" if n else ""
+    return text
+
+
+def summary_table(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
+    """Plain-text summary for the terminal: a headline, then one line per group."""
+    lines = [_summary_cells(r) for r in summary_rows(study, trials)]
+    widths = [max(len(row[i]) for row in [_SUMMARY_HEAD, *lines]) for i in range(7)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    body = [fmt.format(*row) for row in [_SUMMARY_HEAD, *lines]]
+    return "\n".join([_headline(study, trials), *body])
+
+
+# Writing --------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write through a temporary file in the same directory, then os.replace."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _html(study: Mapping[str, Any], trials: Sequence[Trial], sections: list[Section]) -> str:
+    title = html.escape(f"Study {study.get('name', '?')}")
+    created = html.escape(str(study.get("created", "?")))
+    rows = [_summary_cells(r) for r in summary_rows(study, trials)]
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
+        f"<p>{html.escape(_headline(study, trials))}; created {created}.</p>",
+        f"<p class='rec'>{html.escape(recommend(study, trials))}</p>",
+        "<h2>Summary</h2>",
+        html_table(_SUMMARY_HEAD, rows),
+    ]
+    for sec in sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2>")
+        for name, png in sec.images:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f"<p><img alt='{name}' src='data:image/png;base64,{data}'></p>")
+        parts.extend(sec.body)
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    out_dir: str | os.PathLike[str],
+    study: Mapping[str, Any],
+    trials: Sequence[Trial],
+    *,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+) -> Path:
+    """Write `out_dir/report.html` (self-contained) and its PNGs in `out_dir/report/`, each
+    file atomically; regenerating overwrites and removes PNGs of sections no longer shown.
+    `n_resamples` and `seed` drive the bootstrap. Returns the path of report.html."""
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"report directory {str(out)!r} does not exist")
+    sections = build_sections(study, trials, n_resamples, seed)
+    png_dir = out / "report"
+    png_dir.mkdir(exist_ok=True)
+    written = set()
+    for sec in sections:
+        for name, png in sec.images:
+            _atomic_write(png_dir / f"{name}.png", png)
+            written.add(name)
+    for name in set(PNG_NAMES) - written:
+        (png_dir / f"{name}.png").unlink(missing_ok=True)
+    path = out / "report.html"
+    _atomic_write(path, _html(study, trials, sections).encode("utf-8"))
+    return path
