@@ -1,10 +1,13 @@
-"""`netscale train` and `netscale eval`: parse, call netscale.train / evaluate_run, print."""
+"""`netscale train` and `netscale eval`: parse, call netscale.train / evaluate_run, print.
+
+`netscale train` shows progress on stderr with `ConsoleProgress`: a bar per epoch on a
+terminal, one line per epoch otherwise (logs, pipes); the JSON summary goes to stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 # recipe fields settable from the command line: flag -> (field, type)
@@ -25,6 +28,12 @@ _FIELDS = {
     "mixup_alpha": float,
     "randaug_magnitude": float,
 }
+# boolean recipe fields: --flag sets True, --no-flag False, absent keeps the recipe's
+_SWITCHES = {
+    "sync_bn": "SyncBatchNorm across ranks (CUDA only)",
+    "eval_flip": "also report top-1 with flip test-time augmentation",
+}
+_HELP = {"precision": "auto (bf16 where it measures faster), fp32 or bf16"}
 
 
 def add_parsers(commands: Any) -> None:
@@ -48,61 +57,85 @@ def add_parsers(commands: Any) -> None:
         help="hold out this fraction of the training set as the test split",
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard scalars to OUT/tensorboard (needs netscale[tensorboard])",
+    )
     for name, kind in _FIELDS.items():
         p.add_argument(
             "--" + name.replace("_", "-"),
             type=kind,
             default=None,
-            help=f"override the recipe's {name}",
+            help=_HELP.get(name, f"override the recipe's {name}"),
         )
+    for name, text in _SWITCHES.items():
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"{text} (default: the recipe's)",
+        )
+    _add_eval(commands)
+
+
+def _add_eval(commands: Any) -> None:
     e = commands.add_parser("eval", help="evaluate a run directory's last checkpoint")
     e.add_argument("run", help="run directory written by netscale train")
     e.add_argument("--data", default=None, help="data source (default: the run's)")
     e.add_argument("--ema", action="store_true", help="evaluate the EMA weights")
-
-
-def _printer(event: dict[str, Any]) -> None:
-    if event["event"] == "epoch":
-        ema = f" ema {event['ema_top1']:.2f}%" if event.get("ema_top1") is not None else ""
-        print(
-            f"epoch {event['epoch']}: loss {event['train_loss']:.4f} top1 "
-            f"{event['test_top1']:.2f}%{ema} | {event['images_per_s']:.0f} img/s, "
-            f"MFU {100 * event['mfu']:.1f}%, {event['resolution']} px, "
-            f"{event['epoch_s']:.1f} s",
-            file=sys.stderr,
-            flush=True,
-        )
+    e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    e.add_argument(
+        "--flip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also report flip-TTA top-1 (default: the recipe's eval_flip)",
+    )
 
 
 def run_train(args: argparse.Namespace) -> str:
-    """`netscale train ...` == netscale.train(model, data, recipe, out, **options)."""
+    """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
+    ConsoleProgress on stderr."""
     from netscale.api import train
+    from netscale.training.progress import ConsoleProgress
+    from netscale.training.tensorboard_log import MissingExtraError
 
-    overrides = {k: getattr(args, k) for k in _FIELDS if getattr(args, k) is not None}
+    names = [*_FIELDS, *_SWITCHES]
+    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.compile:
         overrides["compile"] = True
-    result = train(
-        args.model,
-        args.data,
-        args.recipe,
-        args.out,
-        resume=args.resume,
-        seed=args.seed,
-        device=args.device,
-        minival=args.minival,
-        progress=_printer,
-        **overrides,
+    try:
+        with ConsoleProgress() as progress:
+            result = train(
+                args.model,
+                args.data,
+                args.recipe,
+                args.out,
+                resume=args.resume,
+                seed=args.seed,
+                device=args.device,
+                minival=args.minival,
+                progress=progress,
+                tensorboard=args.tensorboard,
+                **overrides,
+            )
+    except MissingExtraError as err:  # a one-line usage error, like a bad option value
+        raise ValueError(str(err)) from None
+    keys = ("status", "epochs", "top1", "top1_flip", "ema_top1", "ema_top1_flip")
+    summary = {k: getattr(result, k) for k in keys}
+    summary.update(
+        {k: getattr(result, k) for k in ("precision", "wall_s", "images_per_s", "message")}
     )
-    summary = {
-        k: getattr(result, k)
-        for k in ("status", "epochs", "top1", "ema_top1", "wall_s", "images_per_s", "message")
-    }
     summary["out"] = str(result.out)
     return json.dumps(summary, indent=2)
 
 
 def run_eval(args: argparse.Namespace) -> str:
-    """`netscale eval RUN` == netscale.training.runs.evaluate_run(RUN, data, ema)."""
+    """`netscale eval RUN` == netscale.training.runs.evaluate_run(RUN, data, ema, device,
+    flip)."""
     from netscale.training.runs import evaluate_run
 
-    return json.dumps(evaluate_run(args.run, data=args.data, ema=args.ema), indent=2)
+    result = evaluate_run(
+        args.run, data=args.data, ema=args.ema, device=args.device, flip=args.flip
+    )
+    return json.dumps(result, indent=2)
