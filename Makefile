@@ -15,8 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/netscale models list
-	$(BIN)/netscale models show regnet_y_400mf
+	$(BIN)/netscale study run --example anynet-digits --out runs/anynet-digits --workers 2
 
 test: $(STAMP)
 	$(BIN)/ruff check netscale tests scripts benchmarks

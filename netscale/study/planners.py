@@ -96,13 +96,24 @@ def _trial(
     )
 
 
-def _base_spec(value: Any, shape: DataShape, resolution: Any, key: str) -> NetSpec:
+def small_image_stem(spec: NetSpec) -> NetSpec:
+    """The spec with a stride-1 stem and no stem pooling, as networks for 32 px images use
+    (a 7x7 conv stem becomes 3x3): ImageNet stems divide the image by 4 before stage 1."""
+    kernel = 3 if spec.stem.kind == "conv" else spec.stem.kernel
+    stem = dataclasses.replace(spec.stem, stride=1, kernel=kernel, pool="none")
+    return dataclasses.replace(spec, stem=stem)
+
+
+def _base_spec(sec: dict[str, Any], shape: DataShape, key: str) -> NetSpec:
+    value = sec["base"]
     if not isinstance(value, str):
         raise StudyConfigError(f"{key}={value!r} is invalid: a registered model name or spec file")
-    overrides: dict[str, Any] = {"num_classes": shape.num_classes, "in_width": shape.in_width}
-    if resolution is not None:
-        overrides["resolution"] = resolution
-    return resolve_spec(value, **overrides)
+    spec = resolve_spec(value, num_classes=shape.num_classes, in_width=shape.in_width)
+    if sec["small_images"]:
+        spec = small_image_stem(spec)
+    if sec["resolution"] is not None:
+        spec = resolve_spec(spec, resolution=sec["resolution"])
+    return spec
 
 
 # -- design_space -------------------------------------------------------------------------
@@ -160,6 +171,7 @@ def _scaling(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
         {
             "base": None,
             "resolution": None,
+            "small_images": False,
             "rules": ["compound", "depth", "width", "resolution"],
             "multipliers": [2.0],
             "grid": None,
@@ -168,7 +180,7 @@ def _scaling(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
             "tolerance": 0.05,
         },
     )
-    base = _base_spec(sec["base"], shape, sec["resolution"], "scaling.base")
+    base = _base_spec(sec, shape, "scaling.base")
     budgets = sec["epochs"] or [config.epochs]
     if not isinstance(budgets, list) or not all(isinstance(e, int) and e >= 1 for e in budgets):
         raise StudyConfigError(f"scaling.epochs={budgets!r} is invalid: a list of integers >= 1")
@@ -240,10 +252,10 @@ def _grid_points(base: NetSpec, grid: Any) -> list[tuple[str, NetSpec, dict]]:
 def _compound_search(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
     sec = _section(
         config,
-        {"base": None, "resolution": None, "step": 0.05, "target": 2.0, "tolerance": 0.1,
+        {"base": None, "resolution": None, "small_images": False, "step": 0.05, "target": 2.0, "tolerance": 0.1,
          "candidates": 8, "seeds": 1},
     )  # fmt: skip
-    base = _base_spec(sec["base"], shape, sec["resolution"], "compound_search.base")
+    base = _base_spec(sec, shape, "compound_search.base")
     grid = compound_grid(sec["step"], sec["target"], sec["tolerance"])
     grid = grid[: _positive_int(sec["candidates"], "compound_search.candidates")]
     trials = []
@@ -322,11 +334,8 @@ def _ablation_spec(sec: dict[str, Any], shape: DataShape, changes: dict[str, Any
         resolution=sec["resolution"],
         stem_pool="none" if sec["small_images"] else "max",
     )
-    if sec["small_images"]:  # 32 px images: a stride-1 stem, as CIFAR ResNets use
-        kernel = 3 if spec.stem.kind == "conv" else spec.stem.kernel
-        spec = dataclasses.replace(
-            spec, stem=dataclasses.replace(spec.stem, stride=1, kernel=kernel)
-        )
+    if sec["small_images"]:
+        spec = small_image_stem(spec)
     return resolve_spec(spec, num_classes=shape.num_classes, in_width=shape.in_width)
 
 
