@@ -252,8 +252,8 @@ def _grid_points(base: NetSpec, grid: Any) -> list[tuple[str, NetSpec, dict]]:
 def _compound_search(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
     sec = _section(
         config,
-        {"base": None, "resolution": None, "small_images": False, "step": 0.05, "target": 2.0, "tolerance": 0.1,
-         "candidates": 8, "seeds": 1},
+        {"base": None, "resolution": None, "small_images": False, "step": 0.05,
+         "target": 2.0, "tolerance": 0.1, "candidates": 8, "seeds": 1},
     )  # fmt: skip
     base = _base_spec(sec, shape, "compound_search.base")
     grid = compound_grid(sec["step"], sec["target"], sec["tolerance"])

@@ -62,7 +62,7 @@ def test_compound_search_uses_the_grid():
                              "candidates": 3}}
     )  # fmt: skip
     trials = plan(config, DIGITS)
-    assert [t.group for t in trials][0] == "base" and len(trials) == 4
+    assert trials[0].group == "base" and len(trials) == 4
     for t in trials[1:]:
         d = t.design
         assert d["alpha"] * d["beta"] ** 2 * d["gamma"] ** 2 == pytest.approx(2.0, abs=0.1)
