@@ -2,6 +2,7 @@
 user runs it (the whole command: start-up, data, model, 15 epochs, evaluation).
 
 Run:  .venv/bin/python benchmarks/digits.py [--seeds 0 1 2] [--model regnet_y_200mf]
+          [--resolution 32]
 Prints a Markdown table for docs/results.md. Wall time depends on the machine and on what
 else runs on it: run it on an otherwise idle machine.
 """
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 
-def run(model: str, seed: int) -> tuple[float, dict]:
+def run(model: str, seed: int, resolution: int) -> tuple[float, dict]:
     """(wall seconds of the whole command, result summary) for one seed."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [
@@ -32,7 +33,7 @@ def run(model: str, seed: int) -> tuple[float, dict]:
             "--recipe",
             "quick",
             "--resolution",
-            "32",
+            str(resolution),
             "--seed",
             str(seed),
             "--out",
@@ -47,18 +48,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="regnet_y_200mf")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--resolution", type=int, default=32, help="pixels (default 32)")
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
-        wall, result = run(args.model, seed)
+        wall, result = run(args.model, seed, args.resolution)
         rows.append((seed, wall, result))
         print(f"seed {seed}: top1 {result['top1']:.2f}% in {wall:.1f} s", file=sys.stderr)
     print("| model | recipe | seed | test top-1 (%) | wall (s) | train images/s |")
     print("|---|---|---|---|---|---|")
     for seed, wall, r in rows:
         print(
-            f"| `{args.model}` @ 32 px | quick (15 epochs) | {seed} | {r['top1']:.2f} | "
-            f"{wall:.1f} | {r['images_per_s']:.0f} |"
+            f"| `{args.model}` @ {args.resolution} px | quick (15 epochs) | {seed} | "
+            f"{r['top1']:.2f} | {wall:.1f} | {r['images_per_s']:.0f} |"
         )
     top1 = [r["top1"] for _, _, r in rows]
     walls = [w for _, w, _ in rows]

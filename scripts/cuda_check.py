@@ -32,11 +32,12 @@ import torch
 
 import netscale
 from netscale.data import load_data
+from netscale.profiling.device import resolve_device
 from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec
 from netscale.training.loop import TIMING_KEYS
 from netscale.training.precision import native_bf16
 from netscale.training.runs import evaluate_run
-from netscale.training.state import place_data, resolve_device
+from netscale.training.state import place_data
 
 OVERRIDES = dict(
     epochs=2,

@@ -2,7 +2,8 @@
 versus runtime study of a design space (`correlation_study`)."""
 
 from netscale.profiling.correlation import StudyResult, correlation_study, write_study
-from netscale.profiling.measure import MODES, PRECISIONS, ProfileResult, profile, resolve_device
+from netscale.profiling.device import resolve_device
+from netscale.profiling.measure import MODES, PRECISIONS, ProfileResult, profile
 
 __all__ = [
     "MODES",

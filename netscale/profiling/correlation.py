@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from netscale.profiling.measure import ProfileResult, profile, resolve_device
+from netscale.profiling.device import resolve_device
+from netscale.profiling.measure import ProfileResult, profile
 from netscale.space import get_space, sample
 from netscale.spec import NetSpec
 from netscale.spec.io import atomic_write_text

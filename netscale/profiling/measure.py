@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from netscale.build.export import ModelLike, load_model
 from netscale.complexity import count
-from netscale.training.env import matmul_peak
+from netscale.profiling.device import matmul_peak, resolve_device
 
 MODES = ("infer", "train")
 PRECISIONS = ("fp32", "bf16")
@@ -141,24 +141,6 @@ def profile(
         flops=flops,
         acts=acts,
     )
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """`device` as a torch.device; ValueError if it is not cpu/cuda/cuda:N or not here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r} is invalid; allowed: cpu, cuda, cuda:N")
-    if dev.type == "cuda" and (
-        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
-    ):
-        raise ValueError(
-            f"device={str(device)!r} is not available here ({torch.cuda.device_count()} CUDA "
-            "devices); use cpu"
-        )
-    return dev
 
 
 def _check_args(*, batch: int, mode: str, precision: str, warmup: int, iters: int) -> None:

@@ -1,15 +1,15 @@
-"""What a run records about its environment, and the device's measured matmul peak."""
+"""What a run records about its environment (the matmul peak lives in profiling/device.py)."""
 
 from __future__ import annotations
 
 import platform
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from netscale.profiling.device import device_name
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -35,85 +35,8 @@ def environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": str(device),
+        "device_name": device_name(device),
         "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "git_sha": sha,
     }
-
-
-_PEAK: dict[tuple[str, str, int], float] = {}
-START_SIZE = 128  # first probe matmul: n x n @ n x n
-TARGET_S = 0.005  # stop growing once one matmul takes this long (seconds): it is measurable
-BUDGET_S = 1.0  # and once the probe has spent this long in all (seconds)
-REPEATS = 3  # timings per size; the best counts
-
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, *, max_size: int | None = None) -> float:
-    """Measured matmul throughput (multiply-adds per second) of `dtype` on `device`.
-
-    The best rate over square matmuls of growing size (128, 256, ... up to `max_size`,
-    default 1024 on a CPU and 8192 on CUDA), best of 3 timings each after a warm-up. From
-    the second size on, growth stops once a single matmul takes 5 ms or the probe has spent
-    1 s, so a dtype the device runs slowly (bf16 on a CPU without bf16 units: ~0.3 GFLOP/s)
-    stops at 256 and the probe stays well under a second (it took 40 s at a fixed 1024).
-    MFU in the run log is achieved multiply-adds per second over this number (a measured,
-    not a datasheet, peak). Cached per process; draws from its own generator, not the
-    global RNG."""
-    cap = max_size or (8192 if device.type == "cuda" else 1024)
-    key = (str(device), str(dtype), cap)
-    if key not in _PEAK:
-        _PEAK[key] = grow_probe(
-            lambda n, k: time_matmul(device, dtype, n, k),
-            start=START_SIZE,
-            max_size=cap,
-            target_s=TARGET_S,
-            budget_s=BUDGET_S,
-        )[0]
-    return _PEAK[key]
-
-
-def grow_probe(
-    time_size: Callable[[int, int], list[float]],
-    *,
-    start: int,
-    max_size: int,
-    target_s: float,
-    budget_s: float,
-    repeats: int = REPEATS,
-) -> tuple[float, list[int]]:
-    """(best multiply-adds per second, sizes timed) of n x n matmuls, n = start, 2 start, ...
-    <= max_size, where `time_size(n, k)` returns the seconds of k back-to-back matmuls of
-    size n. The first timing of each size is a warm-up (allocation, thread wake-up) and is
-    dropped; the best of the other `repeats` counts. From the second size on, growth stops
-    after a size whose best time reaches `target_s`, or once the timings have used
-    `budget_s` in all."""
-    best_rate, sizes, spent, n = 0.0, [], 0.0, start
-    while n <= max_size:
-        times = time_size(n, repeats + 1)
-        spent += sum(times[1:])
-        sizes.append(n)
-        best = max(min(times[1:]), 1e-12)
-        best_rate = max(best_rate, n**3 / best)
-        # Never stop at the first size alone: a stalled thread (shared machine) can make
-        # one size look slow; the next one, 8x the work, shows whether it really is.
-        if len(sizes) > 1 and (best >= target_s or spent >= budget_s):
-            break
-        n *= 2
-    return best_rate, sizes
-
-
-def time_matmul(device: torch.device, dtype: torch.dtype, n: int, k: int) -> list[float]:
-    """Seconds of each of k back-to-back n x n matmuls (CUDA: between synchronizations)."""
-    g = torch.Generator(device=device)
-    g.manual_seed(n)
-    a = torch.randn(n, n, device=device, generator=g).to(dtype)
-    b = torch.randn(n, n, device=device, generator=g).to(dtype)
-    times = []
-    for _ in range(k):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    return times

@@ -18,7 +18,7 @@ from torch import nn
 from netscale.complexity import count
 from netscale.data import AugmentConfig, steps_per_epoch, train_batch
 from netscale.data import train_batches as index_batches
-from netscale.training.env import matmul_peak
+from netscale.profiling.device import matmul_peak
 from netscale.training.evaluate import evaluate, to_device
 from netscale.training.optim import set_lr, update_ema
 from netscale.training.precision import autocast_dtype

@@ -22,6 +22,7 @@ from torch import nn
 
 from netscale.complexity import count
 from netscale.data import steps_per_epoch
+from netscale.profiling.device import resolve_device
 from netscale.training import distributed as dist
 from netscale.training import rundir
 from netscale.training.checkpoint import save_checkpoint
@@ -30,7 +31,7 @@ from netscale.training.epoch import epoch_metrics, train_epoch
 from netscale.training.precision import PrecisionChoice
 from netscale.training.progress import Hooks, Progress
 from netscale.training.recipe import load_recipe, recipe_to_dict
-from netscale.training.state import RunState, resolve_device, restore, run_precision, setup_run
+from netscale.training.state import RunState, restore, run_precision, setup_run
 from netscale.training.tensorboard_log import TensorBoardLog, require_tensorboard
 
 __all__ = ["TIMING_KEYS", "Progress", "RunResult", "train"]

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from netscale.training.env import time_matmul
+from netscale.profiling.device import time_matmul
 
 logger = logging.getLogger(__name__)
 

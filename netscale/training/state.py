@@ -69,29 +69,6 @@ def spec_for(model: Any, data: DataSplits, recipe: Recipe) -> NetSpec:
     return resolve_spec(spec, **overrides)
 
 
-def resolve_device(name: str | None) -> torch.device:
-    """The training device: `name`, or CUDA when present, else the CPU. A CUDA device
-    without an index is the current one (under torchrun: the rank's local GPU)."""
-    if name is None:
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={name!r} is invalid; allowed: cpu, cuda, cuda:N")
-    if dev.type == "cuda" and (
-        not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()
-    ):
-        raise ValueError(
-            f"device={name!r} is not available here ({torch.cuda.device_count()} "
-            "CUDA devices); use cpu"
-        )
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    return dev
-
-
 def place_data(splits: DataSplits, device: torch.device) -> DataSplits:
     """Move the uint8 train and test sets to a CUDA device when they fit comfortably;
     otherwise each batch is copied over (pinned, non-blocking) and augmented there."""

@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny spec that trains on 8x8 digits in about a second per epoch."""
 
 import pytest
+import torch
 
 from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, save
 from netscale.training.loop import TIMING_KEYS
@@ -33,3 +34,13 @@ TIMING = TIMING_KEYS
 def without_timing(metrics: list[dict]) -> list[dict]:
     """Metrics lines less the wall-clock fields, which differ between any two runs."""
     return [{k: v for k, v in m.items() if k not in TIMING} for m in metrics]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every training test runs on one torch thread: exact-resume comparisons need the same
+    thread count, and pytest-xdist runs two test processes on two cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

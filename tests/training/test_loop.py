@@ -34,14 +34,6 @@ def _metrics(out) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_run_directory_and_determinism(tmp_path):
     a = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "a", epochs=2, ema_decay=0.9)
     assert a.status == "completed" and a.epochs == 2 and a.top1 > 30

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from netscale.build import build
-from netscale.training import env, precision
-from netscale.training.env import grow_probe, matmul_peak
+from netscale.profiling import device as env
+from netscale.profiling.device import grow_probe, matmul_peak
+from netscale.training import precision
 from netscale.training.precision import choose_precision, time_train_step
 
 from .conftest import tiny_spec

@@ -3,7 +3,6 @@
 import io
 
 import pytest
-import torch
 
 import netscale
 from netscale.training.progress import ConsoleProgress, Hooks, format_epoch
@@ -11,14 +10,6 @@ from netscale.training.progress import ConsoleProgress, Hooks, format_epoch
 from .conftest import tiny_spec
 
 EPOCH_KEYS = ("epoch", "step", "test_top1", "train_loss", "lr", "images_per_s", "wall_s")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class _Recorder:

@@ -3,20 +3,11 @@
 import sys
 
 import pytest
-import torch
 
 import netscale
 from netscale.training.tensorboard_log import MissingExtraError, require_tensorboard
 
 from .conftest import tiny_spec
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
