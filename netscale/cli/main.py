@@ -64,19 +64,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_COMMANDS = {
+    "scale": scale_command.run,
+    "train": train_command.run_train,
+    "eval": train_command.run_eval,
+    "profile": profile_command.run,
+    "export": export_command.run,
+    "study": study_command.run,
+}
+
+
 def _run(args: argparse.Namespace) -> str:
-    if args.command == "scale":
-        return scale_command.run(args)
-    if args.command == "train":
-        return train_command.run_train(args)
-    if args.command == "eval":
-        return train_command.run_eval(args)
-    if args.command == "profile":
-        return profile_command.run(args)
-    if args.command == "export":
-        return export_command.run(args)
-    if args.command == "study":
-        return study_command.run(args)
+    if args.command in _COMMANDS:
+        return _COMMANDS[args.command](args)
     if args.action == "list":
         names = list_models(args.pattern)
         if not names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,10 @@ def open_or_create(config: StudyConfig, out: Path) -> Store:
 def _reopen(config: StudyConfig, out: Path) -> Store:
     store = Store.open(out)
     stored = store.study()["config"]
-    if stored != json.loads(json.dumps(config.to_dict())):
+    wanted = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
+    if stored != wanted:
         store.close()
-        diff = sorted(k for k in stored if stored.get(k) != config.to_dict().get(k))
+        diff = sorted(k for k in stored if stored.get(k) != wanted.get(k))
         raise StoreError(
             f"{str(out)!r} holds a different study (config keys differ: "
             f"{', '.join(diff) or 'planner section'}); use another --out or the same config"
@@ -129,15 +131,12 @@ def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, 
 def status(study_dir: str | Path) -> dict[str, Any]:
     """Counts per status, overall and per group."""
     study, trials = study_trials(study_dir)
-    groups: dict[str, dict[str, int]] = {}
+    groups: dict[str, Counter[str]] = {}
     for t in trials:
-        groups.setdefault(t["group"], {}).setdefault(t["status"], 0)
-        groups[t["group"]][t["status"]] += 1
-    totals: dict[str, int] = {}
-    for t in trials:
-        totals[t["status"]] = totals.get(t["status"], 0) + 1
+        groups.setdefault(t["group"], Counter())[t["status"]] += 1
+    totals = Counter(t["status"] for t in trials)
     return {"name": study["name"], "planner": study["planner"], "planned": len(trials),
-            "counts": totals, "groups": groups}  # fmt: skip
+            "counts": dict(totals), "groups": {g: dict(c) for g, c in groups.items()}}  # fmt: skip
 
 
 EXPORT_FORMATS = ("jsonl", "csv")
@@ -169,9 +168,9 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if not isinstance(v, dict | None) or k not in
-           ("metrics", "design")}  # fmt: skip
-    for prefix in ("metrics", "design"):
+    nested = ("metrics", "design")
+    out = {k: v for k, v in row.items() if k not in nested}
+    for prefix in nested:
         for k, v in (row.get(prefix) or {}).items():
             out[f"{prefix}.{k}"] = v
     return out

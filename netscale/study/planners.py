@@ -186,13 +186,14 @@ def _scaling(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
         raise StudyConfigError(f"scaling.epochs={budgets!r} is invalid: a list of integers >= 1")
     points = _grid_points(base, sec["grid"]) if sec["grid"] else _rule_points(base, sec)
     base_flops = count(base).flops
+    seeds = _positive_int(sec["seeds"], "scaling.seeds")
+    multipliers = [count(spec).flops / base_flops for _, spec, _ in points]
     trials = []
     for epochs in budgets:
-        for group, spec, meta in points:
-            for rep in range(_positive_int(sec["seeds"], "scaling.seeds")):
-                multiplier = count(spec).flops / base_flops
-                design = {"multiplier": round(multiplier, 4), **meta.get("design", {})}
-                info = {**meta.get("info", {}), "epochs_budget": epochs, "multiplier": multiplier}
+        for (group, spec, meta), multiplier in zip(points, multipliers, strict=True):
+            design = {"multiplier": round(multiplier, 4), **meta.get("design", {})}
+            info = {**meta.get("info", {}), "epochs_budget": epochs, "multiplier": multiplier}
+            for rep in range(seeds):
                 trials.append(
                     _trial(
                         config,

@@ -208,19 +208,27 @@ class Store:
 
     def trials(self) -> list[dict[str, Any]]:
         """Every trial as the analysis reads it (see netscale/study/findings.py)."""
+        return self._read_trials("", ())
+
+    def trial(self, trial_id: int) -> dict[str, Any]:
+        """One trial, in the form `trials` gives."""
+        return self._read_trials(" WHERE trial_id=?", (trial_id,))[0]
+
+    def _read_trials(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
         results = {
             tid: json.loads(m)
-            for tid, m in self._db.execute("SELECT trial_id, metrics FROM results")
+            for tid, m in self._db.execute(f"SELECT trial_id, metrics FROM results{where}", args)
         }
         history: dict[int, list[dict[str, Any]]] = {}
-        for tid, m in self._db.execute("SELECT trial_id, metrics FROM epochs ORDER BY epoch"):
+        query = f"SELECT trial_id, metrics FROM epochs{where} ORDER BY epoch"
+        for tid, m in self._db.execute(query, args):
             history.setdefault(tid, []).append(json.loads(m))
         cols = (
             "trial_id, grp, spec, spec_id, recipe, seed, epochs, design, meta, flops, params,"
             " acts, status, attempts, error, lease_owner"
         )
         out = []
-        for row in self._db.execute(f"SELECT {cols} FROM trials ORDER BY trial_id"):
+        for row in self._db.execute(f"SELECT {cols} FROM trials{where} ORDER BY trial_id", args):
             tid = row[0]
             out.append(
                 {
@@ -275,7 +283,7 @@ class Store:
                     break
             else:
                 return None
-        return next(t for t in self.trials() if t["trial_id"] == tid)
+        return self.trial(tid)
 
     def renew(self, trial_id: int, owner: str, lease_s: float) -> bool:
         """Extend `owner`'s lease on a running trial; False if the lease was lost."""
