@@ -33,9 +33,9 @@ import torch
 import netscale
 from netscale.data import load_data
 from netscale.profiling.device import resolve_device
-from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec
+from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, load
 from netscale.training.loop import TIMING_KEYS
-from netscale.training.precision import native_bf16
+from netscale.training.precision import choose_precision
 from netscale.training.runs import evaluate_run
 from netscale.training.state import place_data
 
@@ -99,7 +99,7 @@ def _checks(model, dev: torch.device, kw: dict, out: Path) -> tuple[list, object
     rec = _Recorder()
     ref = netscale.train(model, "digits", "quick", out / "ref", progress=rec, **kw)
     last = ref.metrics[-1]
-    want = "bf16" if dev.type == "cuda" and native_bf16(dev) else "fp32"
+    want = choose_precision("auto", dev, load(out / "ref" / "spec.yaml")).precision
     checks = [
         ("completed", ref.status == "completed", ref.message),
         ("auto precision", ref.precision == want, rec.info.get("precision_reason", "")),

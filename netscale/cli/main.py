@@ -8,7 +8,8 @@ Every command is one documented Python call: `netscale models list GLOB` is
 `netscale.profiling.profile` or `netscale.profiling.correlation.correlation_study` (see
 netscale/cli/profile.py); `netscale export NAME ...` is `netscale.build.export.export`;
 `netscale study ...` is `netscale.study.api` (see netscale/cli/study.py).
-Errors print one line to stderr and exit with code 2.
+Errors print one line to stderr and exit with code 2; a command whose work ran but did
+not succeed (a diverged training run, a study with failed trials) exits with code 1.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ _COMMANDS = {
 }
 
 
-def _run(args: argparse.Namespace) -> str:
+def _run(args: argparse.Namespace) -> str | tuple[str, int]:
     if args.command in _COMMANDS:
         return _COMMANDS[args.command](args)
     if args.action == "list":
@@ -99,15 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         FileExistsError,
         NotImplementedError,
         ImportError,
+        OSError,  # unreadable files and directories, a full disk: one line, not a traceback
     ) as err:
         print(f"netscale: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    out, code = out if isinstance(out, tuple) else (out, 0)
     try:
         print(out)
     except BrokenPipeError:  # e.g. `netscale models list | head`: the reader left early
         # Point stdout at devnull so the interpreter's flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return code
 
 
 if __name__ == "__main__":

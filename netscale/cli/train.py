@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 # recipe fields settable from the command line: flag -> (field, type)
@@ -93,11 +94,15 @@ def _add_eval(commands: Any) -> None:
     )
 
 
-def run_train(args: argparse.Namespace) -> str:
+EXIT_DIVERGED = 1  # the run ran but its loss became non-finite (stderr says where)
+
+
+def run_train(args: argparse.Namespace) -> tuple[str, int]:
     """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
-    ConsoleProgress on stderr."""
+    ConsoleProgress on stderr. Returns the JSON summary and the exit code (1: diverged)."""
     from netscale.api import train
     from netscale.training.progress import ConsoleProgress
+    from netscale.training.rundir import finite
     from netscale.training.tensorboard_log import MissingExtraError
 
     names = [*_FIELDS, *_SWITCHES]
@@ -127,7 +132,10 @@ def run_train(args: argparse.Namespace) -> str:
         {k: getattr(result, k) for k in ("precision", "wall_s", "images_per_s", "message")}
     )
     summary["out"] = str(result.out)
-    return json.dumps(summary, indent=2)
+    if result.status == "diverged":
+        print(f"netscale: error: run diverged: {result.message}", file=sys.stderr)
+    code = EXIT_DIVERGED if result.status == "diverged" else 0
+    return json.dumps(finite(summary), indent=2, allow_nan=False), code
 
 
 def run_eval(args: argparse.Namespace) -> str:

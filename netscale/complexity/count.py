@@ -37,7 +37,9 @@ class Complexity:
 
     flops: multiply-adds (int); params: parameters (int); acts: conv/linear/matmul output
     elements (int); bias_flops: the bias additions included in flops; attention_flops: the
-    QK^T and AV matmuls included in flops; parts: per stem/stage/head.
+    QK^T and AV matmuls included in flops; grouped_flops: the multiply-adds of grouped and
+    depthwise convolutions included in flops, grouped_acts their output elements (in acts);
+    parts: per stem/stage/head.
     """
 
     flops: int
@@ -47,6 +49,8 @@ class Complexity:
     resolution: int
     parts: tuple[PartComplexity, ...] = field(default=())
     attention_flops: int = 0
+    grouped_flops: int = 0
+    grouped_acts: int = 0
 
 
 class _Counter:
@@ -56,6 +60,8 @@ class _Counter:
         self.h, self.w = h, w
         self.flops = self.params = self.acts = self.bias_flops = 0
         self.attention_flops = 0
+        self.grouped_flops = 0  # multiply-adds of grouped and depthwise convs
+        self.grouped_acts = 0  # their output elements
         self.table_size = 0  # attention bias table side of the current stage (spec res)
 
     def conv(
@@ -65,6 +71,9 @@ class _Counter:
         self.h, self.w = (self.h - 1) // stride + 1, (self.w - 1) // stride + 1
         pixels = self.h * self.w
         self.flops += k * k * (w_in // groups) * w_out * pixels
+        if groups > 1:
+            self.grouped_flops += k * k * (w_in // groups) * w_out * pixels
+            self.grouped_acts += w_out * pixels
         self.params += k * k * (w_in // groups) * w_out
         if bias:
             self.flops += w_out * pixels
@@ -343,4 +352,14 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
     _head(c, spec.head, w_in)
     close("head")
     flops, params, acts, bias_flops = c.totals()
-    return Complexity(flops, params, acts, bias_flops, res, tuple(parts), c.attention_flops)
+    return Complexity(
+        flops,
+        params,
+        acts,
+        bias_flops,
+        res,
+        tuple(parts),
+        c.attention_flops,
+        c.grouped_flops,
+        c.grouped_acts,
+    )

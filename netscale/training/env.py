@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from netscale.profiling.device import device_name
+from netscale.training.precision import bf16_capability
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -38,5 +39,6 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "bf16_capability": bf16_capability(device)[1],
         "git_sha": sha,
     }

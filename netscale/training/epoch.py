@@ -18,7 +18,7 @@ from torch import nn
 from netscale.complexity import count
 from netscale.data import AugmentConfig, steps_per_epoch, train_batch
 from netscale.data import train_batches as index_batches
-from netscale.profiling.device import matmul_peak
+from netscale.profiling.device import raise_peak
 from netscale.training.evaluate import evaluate, to_device
 from netscale.training.optim import set_lr, update_ema
 from netscale.training.precision import autocast_dtype
@@ -190,8 +190,11 @@ def epoch_metrics(
     test = _evaluate_both(run, rank, world)
     rate = images / seconds if seconds > 0 else 0.0
     macs = count(run.spec, stage.resolution).flops  # per image, forward
-    peak = matmul_peak(run.device, autocast_dtype(run.precision) or torch.float32)
-    mfu = 3 * macs * rate / (peak * world)  # fwd + bwd ~ 3x fwd
+    achieved = 3 * macs * rate / world  # per device; fwd + bwd ~ 3x fwd
+    # The device did this much, so its peak is at least this (a probe under load measures
+    # low): MFU never exceeds 1.
+    peak = raise_peak(run.device, autocast_dtype(run.precision) or torch.float32, achieved)
+    mfu = achieved / peak
     memory = None
     if run.device.type == "cuda":
         memory = round(torch.cuda.max_memory_allocated(run.device) / 2**20, 1)

@@ -11,6 +11,7 @@ checkpoint and kept on resume.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,7 +50,7 @@ class RunResult:
     status: str
     out: Path | None
     epochs: int
-    top1: float
+    top1: float | None  # None when no epoch completed
     ema_top1: float | None
     wall_s: float
     images_per_s: float
@@ -92,7 +93,9 @@ def train(
             raise ValueError("tensorboard=True needs a run directory: pass out=... (--out)")
         if rank == 0:
             require_tensorboard()  # fail before any work when the package is missing
-    run = setup_run(model, data, rec, Path(out) if out is not None else None, seed, dev, minival)
+    run = setup_run(
+        model, data, rec, Path(out) if out is not None else None, seed, dev, minival, world
+    )
     choice = _begin(run, resume, rank, world)
     train_model = dist.wrap(run.model, dev, world, sync_bn=rec.sync_bn)
     if rec.compile:
@@ -114,15 +117,17 @@ def train(
 def _begin(run: RunState, resume: bool, rank: int, world: int) -> PrecisionChoice:
     """Create or check the run directory (rank 0), restore the checkpoint when resuming,
     settle the precision on every rank, and record it (env.json of a new run)."""
-    fresh = (
-        rank == 0
-        and run.out is not None
-        and rundir.prepare(
+    note = None
+    if rank == 0 and run.out is not None:
+        note = rundir.prepare(
             run.out, spec=run.spec, recipe=run.recipe, data_info=run.data_info, resume=resume
         )
-    )
+        if note:
+            run.notes.append(note)
+    fresh = dist.broadcast_object(note is not None)  # False: resume the checkpoint
     dist.barrier()
-    choice = run_precision(run, restore(run) if resume else None, rank, world)
+    saved = restore(run) if resume and not fresh else None
+    choice = dist.broadcast_object(run_precision(run, saved) if rank == 0 else None)
     run.precision = choice.precision
     if rank == 0 and run.out is not None:
         if fresh:
@@ -153,6 +158,7 @@ def _start_info(run: RunState, choice: PrecisionChoice, world: int) -> dict[str,
         "steps_per_epoch": steps_per_epoch(n_train, r.batch_size // world, world),
         "batch_size": r.batch_size,
         "out": None if run.out is None else str(run.out),
+        "notes": list(run.notes),
     }
 
 
@@ -166,6 +172,9 @@ def _save(run: RunState) -> None:
         "seed": run.seed,
         "precision": run.precision,
         "recipe": recipe_to_dict(run.recipe),
+        # The epochs' metrics lines travel with the weights: a damaged or emptied
+        # metrics.jsonl is rewritten from here on resume.
+        "metrics": json.dumps(rundir.finite(run.metrics), allow_nan=False),
     }
     save_checkpoint(
         run.out / "checkpoints", epoch=run.epoch, model=run.model, ema=run.ema, state=state
@@ -180,10 +189,7 @@ def _loop(run: RunState, train_model: nn.Module, rank: int, world: int, hooks: H
             torch.cuda.reset_peak_memory_stats(run.device)
         result = train_epoch(run, train_model, rank, world, hooks)
         if result is None:
-            status = "diverged"
-            message = (
-                f"loss became non-finite in epoch {run.epoch + 1}; the last good checkpoint is kept"
-            )
+            status, message = "diverged", _diverged_message(run)
             break
         loss, n, dt = result
         images, seconds = images + n, seconds + dt
@@ -202,6 +208,16 @@ def _loop(run: RunState, train_model: nn.Module, rank: int, world: int, hooks: H
     return result
 
 
+def _diverged_message(run: RunState) -> str:
+    """What a diverged run tells the user: where, what was kept, what to try."""
+    text = f"the training loss became non-finite (NaN or inf) in epoch {run.epoch + 1}"
+    if run.out is not None and run.epoch > 0:
+        text += f"; the checkpoint of epoch {run.epoch} in {run.out / 'checkpoints'} is kept"
+    elif run.out is not None:
+        text += "; no epoch completed, so no checkpoint was written"
+    return text + "; try a lower --lr, more --warmup-epochs or precision fp32"
+
+
 def _result(
     run: RunState, status: str, message: str, wall: float, images: int, seconds: float
 ) -> RunResult:
@@ -211,7 +227,7 @@ def _result(
         status=status,
         out=run.out,
         epochs=run.epoch,
-        top1=last.get("test_top1", float("nan")),
+        top1=last.get("test_top1"),
         ema_top1=last.get("ema_top1"),
         wall_s=round(wall, 3),
         images_per_s=round(images / seconds, 2) if seconds else 0,

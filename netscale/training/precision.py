@@ -1,64 +1,61 @@
-"""The training precision: "fp32", "bf16" (autocast), or "auto", chosen by measurement.
+"""The training precision: "fp32", "bf16" (autocast), or "auto", decided by a rule.
 
-bf16 autocast pays only where the device has bf16 arithmetic. A CPU without bf16 units
-(AVX2 only) runs a bf16 matmul about 500x slower than fp32 and its bf16 convolutions fall
-back to a slow reference kernel (a small ResNet trained at 12 images/s in bf16 against 221
-in fp32, measured on this project's 2-core AMD EPYC); a GPU with bf16 tensor cores runs
-bf16 several times faster. "auto" therefore measures, on the training device:
+"auto" is a deterministic function of what does not change between two runs of the same
+work: the device's kind and bf16 capability, and the spec. It never times anything, so
+the same command gives the same precision (and so the same numbers) every time on one
+machine, however loaded the machine is (issue 11: a timed choice flipped between runs).
 
-1. the bf16 : fp32 matmul speed ratio, the two timed alternately at one size in blocks of
-   equal length (side by side, so load from other processes hits both alike). bf16 must
-   beat fp32; on CUDA the device must also have native bf16 (compute capability >= 8.0),
-   and then bf16 is chosen.
-2. on a CPU that passes (1), one training step of the actual model in each precision:
-   depthwise and grouped convolutions can be slower in bf16 even where matmuls are faster
-   (an EfficientNet-B0 at 32 px ran 2.2x slower in bf16 on a CPU with bf16 units), so the
-   bf16 step must take at most 90% of the fp32 step's time.
+- CUDA: bf16 where the GPU has native bf16 (compute capability >= 8.0), else fp32.
+- CPU: bf16 where the processor has bf16 units that torch uses (`cpu_bf16_native`: the
+  avx512_bf16 or amx_bf16 instructions, torch's ATen kernels at AVX512 capability and
+  oneDNN allowed to use them), *and* the spec's grouped and depthwise convolutions carry
+  less than `MAX_GROUPED_SHARE` of its multiply-adds. bf16 depthwise convolutions run
+  slower than fp32 on such CPUs; dense convolutions and matmuls run about 2x faster. The
+  measurements behind the rule are in docs/precision.md (`benchmarks/precision_rule.py`).
+- Anything else (an AVX2-only CPU, an ARM CPU): fp32. There a bf16 matmul runs hundreds of
+  times slower than fp32.
 
-The trainer records the choice with its evidence (env.json, every metrics line, each
-checkpoint) and a resumed run keeps its recorded precision. Forcing "bf16" where its matmul
-measures at least 2x slower logs a warning with the measured ratio.
+The trainer records the choice with its reason (env.json, every metrics line, each
+checkpoint) and a resumed run keeps its recorded precision. Forcing "bf16" on a device
+without bf16 units logs a warning.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
-import math
-import time
-from collections.abc import Callable
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
-from netscale.profiling.device import time_matmul
+from netscale.complexity import count
+from netscale.spec import NetSpec
 
 logger = logging.getLogger(__name__)
 
-MAX_STEP_RATIO = 0.9  # auto on a CPU: bf16 step time at most this share of fp32's
-WARN_SLOWDOWN = 2.0  # forced bf16: warn where its matmul measures this many times slower
-PROBE_ROUNDS = 5  # alternating fp32/bf16 matmul blocks; the best of each counts
-PROBE_BUDGET_S = 0.5  # stop alternating after this many seconds (at least 2 rounds)
-BLOCK_S = 0.005  # seconds of back-to-back matmuls per timed block
-MAX_BLOCK_REPS = 256
+# CPU "auto": bf16 only while grouped/depthwise convs carry less than this share of the
+# multiply-adds (docs/precision.md has the measurements that set it).
+MAX_GROUPED_SHARE = 0.25
+# oneDNN ISA limits (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA) below bf16 arithmetic.
+_ONEDNN_NO_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE")
+_ONEDNN_NO_BF16 += ("AVX512_CORE_VNNI",)
 
 
 @dataclass(frozen=True, slots=True)
 class PrecisionChoice:
-    """The precision a run trains in, what was asked for, and the measurements behind it.
+    """The precision a run trains in, what was asked for, and why.
 
-    `bf16_matmul_speedup` is fp32 time / bf16 time of one matmul (> 1: bf16 is faster);
-    `step_fp32_s` / `step_bf16_s` are one training step of the model (CPU "auto" only)."""
+    `capability` names the device's bf16 capability the rule read (e.g. "cpu AVX512
+    avx512_bf16" or "cuda sm_90"); `grouped_share` is the share of the spec's multiply-adds
+    in grouped or depthwise convolutions (CPU "auto" only)."""
 
     requested: str
     precision: str
     reason: str
-    bf16_matmul_speedup: float | None = None
-    step_fp32_s: float | None = None
-    step_bf16_s: float | None = None
+    capability: str = ""
+    grouped_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for env.json."""
@@ -70,131 +67,94 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
     return torch.bfloat16 if precision == "bf16" else None
 
 
-def native_bf16(device: torch.device) -> bool:
-    """False for a CUDA device without bf16 hardware (it would emulate); True otherwise
-    (a CPU's bf16 speed is measured, not looked up)."""
-    if device.type != "cuda":
-        return True
-    try:
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    except TypeError:  # torch < 2.4 has no including_emulation and does not count emulation
-        return torch.cuda.is_bf16_supported()
+def cpu_bf16_native() -> tuple[bool, str]:
+    """(whether this CPU runs bf16 on bf16 units through torch, a description of why).
+
+    Needs all three: the processor's avx512_bf16 or amx_bf16 instructions (cpuinfo, as
+    torch reads it), torch's ATen kernels at AVX512 capability (ATEN_CPU_CAPABILITY can
+    lower it) and oneDNN allowed bf16 (ONEDNN_MAX_CPU_ISA can forbid it)."""
+    flags = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
+    units = [name for name in ("amx_bf16", "avx512_bf16") if flags.get(name)]
+    aten = torch.backends.cpu.get_cpu_capability()
+    limit = (
+        os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    ).upper()
+    text = f"cpu {aten} " + ("+".join(units) if units else "no bf16 units")
+    if limit:
+        text += f" ONEDNN_MAX_CPU_ISA={limit}"
+    native = bool(units) and aten in ("AVX512", "AMX") and limit not in _ONEDNN_NO_BF16
+    return native, text
 
 
-def bf16_matmul_speedup(device: torch.device, *, size: int | None = None) -> float:
-    """fp32 time / bf16 time of an n x n matmul (n = 256 on a CPU, 4096 on CUDA).
+def cuda_bf16_native(device: torch.device) -> tuple[bool, str]:
+    """(whether the GPU has native bf16: compute capability >= 8.0, its "sm_XY" name)."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return major >= 8, f"cuda sm_{major}{minor}"
 
-    Each dtype is timed in blocks of back-to-back matmuls lasting about 5 ms, fp32 and
-    bf16 blocks alternating, for up to 5 rounds or 0.5 s; the best block of each counts. A
-    single 0.2 ms matmul would be at the mercy of one descheduled thread on a busy machine;
-    blocks of equal length see the same share of the CPU."""
-    n = size or (4096 if device.type == "cuda" else 256)
-    dtypes = (torch.float32, torch.bfloat16)
-    reps = {}
-    for dtype in dtypes:  # calibrate: matmuls per block
-        once = min(time_matmul(device, dtype, n, 2))
-        reps[dtype] = max(1, min(MAX_BLOCK_REPS, math.ceil(BLOCK_S / max(once, 1e-9))))
-    best = dict.fromkeys(dtypes, math.inf)
-    spent = 0.0
-    for i in range(PROBE_ROUNDS):
-        for dtype in dtypes:
-            block = sum(time_matmul(device, dtype, n, reps[dtype]))
-            best[dtype] = min(best[dtype], block / reps[dtype])
-            spent += block
-        if i >= 1 and spent >= PROBE_BUDGET_S:
-            break
-    return float(f"{best[torch.float32] / best[torch.bfloat16]:.4g}")
+
+def bf16_capability(device: torch.device) -> tuple[bool, str]:
+    """(native bf16 on `device`, the capability's description); the rule's device input."""
+    if device.type == "cuda":
+        return cuda_bf16_native(device)
+    if device.type == "cpu":
+        return cpu_bf16_native()
+    return False, f"{device.type} (no bf16 rule)"
+
+
+def grouped_share(spec: NetSpec) -> float:
+    """Share of the spec's multiply-adds in grouped or depthwise convolutions (0..1)."""
+    c = count(spec)
+    return c.grouped_flops / c.flops if c.flops else 0.0
 
 
 def choose_precision(
-    requested: str,
-    device: torch.device,
-    *,
-    step_seconds: Callable[[str], float] | None = None,
+    requested: str, device: torch.device, spec: NetSpec | None = None
 ) -> PrecisionChoice:
-    """Resolve a recipe's precision ("auto", "fp32" or "bf16") on `device`.
+    """Resolve a recipe's precision ("auto", "fp32" or "bf16") on `device` for `spec`.
 
-    `step_seconds(precision)` times one training step of the model being trained; "auto"
-    calls it on a CPU whose bf16 matmul beats fp32 (see the module docstring)."""
+    Deterministic: the same request, device capability and spec give the same choice (see
+    the module docstring). Without `spec`, CPU "auto" treats the model as dense."""
+    if requested not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"precision={requested!r} is invalid; allowed: auto, fp32, bf16")
     if requested == "fp32":
         return PrecisionChoice(requested=requested, precision="fp32", reason="requested")
+    native, capability = bf16_capability(device)
     if requested == "bf16":
-        speedup = bf16_matmul_speedup(device)
-        if speedup * WARN_SLOWDOWN <= 1.0:
+        if not native:
             logger.warning(
-                "precision=bf16 on %s: a bf16 matmul measures %.0fx slower than fp32 here; "
-                "training will be slow (precision 'auto' would choose fp32)",
+                "precision=bf16 on %s (%s): no native bf16 here, training will be slow "
+                "(precision 'auto' would choose fp32)",
                 device,
-                1.0 / speedup,
+                capability,
             )
         return PrecisionChoice(
-            requested=requested, precision="bf16", reason="requested", bf16_matmul_speedup=speedup
+            requested=requested, precision="bf16", reason="requested", capability=capability
         )
-    if requested != "auto":
-        raise ValueError(f"precision={requested!r} is invalid; allowed: auto, fp32, bf16")
-    return _auto(device, step_seconds)
-
-
-def _auto(device: torch.device, step_seconds: Callable[[str], float] | None) -> PrecisionChoice:
-    def choice(precision: str, reason: str, **kw: float | None) -> PrecisionChoice:
-        return PrecisionChoice(requested="auto", precision=precision, reason=reason, **kw)
-
-    if not native_bf16(device):
-        return choice("fp32", f"{device} has no native bf16")
-    speedup = bf16_matmul_speedup(device)
-    if speedup <= 1.0:
-        return choice(
-            "fp32",
-            f"bf16 matmul measures {1 / speedup:.1f}x slower than fp32",
-            bf16_matmul_speedup=speedup,
+    if not native:
+        return PrecisionChoice(
+            requested="auto",
+            precision="fp32",
+            reason=f"no native bf16 ({capability})",
+            capability=capability,
         )
-    if device.type == "cuda" or step_seconds is None:
-        return choice(
-            "bf16", f"bf16 matmul measures {speedup:.1f}x faster", bf16_matmul_speedup=speedup
+    if device.type != "cpu":
+        return PrecisionChoice(
+            requested="auto",
+            precision="bf16",
+            reason=f"native bf16 ({capability})",
+            capability=capability,
         )
-    t32, t16 = step_seconds("fp32"), step_seconds("bf16")
-    picked = "bf16" if t16 <= MAX_STEP_RATIO * t32 else "fp32"
-    return choice(
-        picked,
-        f"bf16 matmul {speedup:.1f}x faster; a training step of this model "
-        f"{t32 / t16:.2f}x as fast in bf16 (needs >= {1 / MAX_STEP_RATIO:.2f}x)",
-        bf16_matmul_speedup=speedup,
-        step_fp32_s=t32,
-        step_bf16_s=t16,
+    share = round(grouped_share(spec), 4) if spec is not None else 0.0
+    dense = share < MAX_GROUPED_SHARE
+    reason = (
+        f"bf16 units ({capability}); grouped/depthwise convs carry {100 * share:.0f}% of "
+        f"the multiply-adds ({'<' if dense else '>='} {100 * MAX_GROUPED_SHARE:.0f}%: "
+        f"{'bf16' if dense else 'fp32'} is faster, docs/precision.md)"
     )
-
-
-def time_train_step(
-    model: nn.Module,
-    shape: tuple[int, int, int, int],
-    device: torch.device,
-    precision: str,
-    *,
-    channels_last: bool = True,
-    repeats: int = 2,
-) -> float:
-    """Best seconds of one forward + backward of a copy of `model` (train mode) on random
-    images of `shape` (B, C, H, W) in `precision`, after a warm-up step. The model, its
-    gradients and buffers and the global RNG are left as they were."""
-    probe = copy.deepcopy(model).train()
-    g = torch.Generator(device=device)
-    g.manual_seed(0)
-    x = torch.randn(shape, generator=g, device=device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    dtype = autocast_dtype(precision)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    best = math.inf
-    with torch.random.fork_rng(devices=devices):
-        for i in range(repeats + 1):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out = probe(x)
-            out.float().sum().backward()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i > 0:
-                best = min(best, time.perf_counter() - t0)
-    return best
+    return PrecisionChoice(
+        requested="auto",
+        precision="bf16" if dense else "fp32",
+        reason=reason,
+        capability=capability,
+        grouped_share=share,
+    )

@@ -73,9 +73,11 @@ def _si(value: float) -> str:
 
 
 def format_start(info: dict[str, Any]) -> str:
-    """One line describing a run about to start (ConsoleProgress's header)."""
+    """The header of a run about to start (ConsoleProgress's): a line per note (a changed
+    resolution, a restarted directory), then one line describing the run."""
     resumed = f", resuming after epoch {info['start_epoch']}" if info.get("start_epoch") else ""
-    return (
+    notes = "".join(f"note: {n}\n" for n in info.get("notes", ()))
+    return notes + (
         f"train {info['model']}: {_si(info['params'])} params, {_si(info['flops'])} MACs/image "
         f"at {info['resolution']} px | {info['data']}: {info['train_images']} train, "
         f"{info['test_images']} test | {info['device']} x{info['world_size']}, "

@@ -44,7 +44,7 @@ def evaluate_run(
     holder = build(spec).to(dev) if ema else None
     state = load_checkpoint(ckpt, model=model, ema=holder)
     target = holder if holder is not None else model
-    precision = state.get("precision") or choose_precision(recipe.precision, dev).precision
+    precision = state.get("precision") or choose_precision(recipe.precision, dev, spec).precision
     flip = recipe.eval_flip if flip is None else flip
     res = evaluate(
         target,

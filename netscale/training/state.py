@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,18 +17,22 @@ from torch import nn
 
 from netscale.api import resolve_spec
 from netscale.build import build
+from netscale.complexity import count
 from netscale.data import ArrayDataset, DataSplits, load_data
 from netscale.spec import NetSpec
-from netscale.training import distributed as dist
 from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint
 from netscale.training.optim import build_optimizer
-from netscale.training.precision import PrecisionChoice, choose_precision, time_train_step
+from netscale.training.precision import PrecisionChoice, choose_precision
 from netscale.training.recipe import Recipe
 from netscale.training.schedule import Stage, progressive_stages
 
 DATA_ON_GPU_SHARE = 0.25  # move datasets to the GPU when they take at most this share of it
-PROBE_BATCH = 16  # images per step when "auto" precision times the model
+# Training memory estimate: each conv/linear output element (acts) is kept for the
+# backward pass with its norm and activation outputs (~3 tensors), 4 bytes each in fp32.
+# A lower bound, used only to refuse sizes that cannot fit at all before allocating.
+BYTES_PER_ACT = 3 * 4
+FINGERPRINT_IMAGES = 1024  # images hashed (evenly strided) in a data set's fingerprint
 
 
 @dataclass
@@ -49,24 +56,89 @@ class RunState:
     wall_offset: float = 0.0  # wall seconds of earlier segments of a resumed run
     data_info: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said to the user at the start
 
 
-def spec_for(model: Any, data: DataSplits, recipe: Recipe) -> NetSpec:
+def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int) -> tuple[int, str]:
+    """(training resolution in pixels, a note when it is not the one asked for).
+
+    The recipe's resolution when set (it must be >= the network's total stride: an error
+    names the flag and the smallest valid value); else the data's own size, raised to the
+    total stride when the images are smaller (8 px digits on a stride-32 ResNet train at
+    32 px, upsampled, as torchvision's models would accept them), with a note saying so."""
+    stride = spec.total_stride
+    if recipe.resolution is not None:
+        if recipe.resolution < stride:
+            raise ValueError(
+                f"resolution={recipe.resolution} (--resolution) is invalid for "
+                f"{spec.name}: must be >= the network's total stride {stride}; pass "
+                f"--resolution {stride} or more"
+            )
+        return recipe.resolution, ""
+    if data_size >= stride:
+        return data_size, ""
+    return stride, (
+        f"the data's {data_size} px images are smaller than {spec.name}'s total stride "
+        f"{stride}: training and evaluating at {stride} px (upsampled); set --resolution "
+        "to choose another size"
+    )
+
+
+def spec_for(model: Any, data: DataSplits, recipe: Recipe) -> tuple[NetSpec, str]:
     """The spec to train: `model`'s, fitted to the data (classes, channels, resolution) and
-    the recipe's dropout / stochastic-depth overrides."""
+    the recipe's dropout / stochastic-depth overrides; and a note on the resolution."""
     spec = model.spec if isinstance(model, nn.Module) and hasattr(model, "spec") else None
     spec = spec or resolve_spec(model)
     channels, size = data.train.images.shape[1], data.train.images.shape[-1]
+    resolution, note = train_resolution(spec, recipe, size)
     overrides: dict[str, Any] = {
         "num_classes": data.num_classes,
         "in_width": channels,
-        "resolution": recipe.resolution or size,
+        "resolution": resolution,
     }
     if recipe.dropout_rate is not None:
         overrides["dropout_rate"] = recipe.dropout_rate
     if recipe.drop_path_rate is not None:
         overrides["drop_path_rate"] = recipe.drop_path_rate
-    return resolve_spec(spec, **overrides)
+    return resolve_spec(spec, **overrides), note
+
+
+def device_memory(device: torch.device) -> int:
+    """Bytes of memory on `device` (the GPU's, or the machine's RAM for a CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: do not refuse
+
+
+def check_fits(spec: NetSpec, recipe: Recipe, device: torch.device, world: int) -> None:
+    """Refuse, before anything is allocated, a resolution and batch whose activations alone
+    cannot fit the device (e.g. --resolution 100000 asked for a 640 GB tensor)."""
+    batch = max(1, recipe.batch_size // world)
+    need = count(spec).acts * batch * BYTES_PER_ACT
+    have = device_memory(device)
+    if need > have:
+        raise ValueError(
+            f"resolution={spec.resolution} with batch {batch} needs at least "
+            f"{need / 2**30:,.0f} GiB for the activations of {spec.name} (estimate: "
+            f"{BYTES_PER_ACT} bytes x {count(spec).acts:,} conv/linear outputs per image), "
+            f"more than the {have / 2**30:,.0f} GiB of {device}; lower --resolution or "
+            "--batch-size"
+        )
+
+
+def fingerprint(splits: DataSplits) -> str:
+    """A short hash of the data's shapes, labels and an evenly strided sample of images:
+    a resumed run checks that it trains on the data it started with."""
+    h = hashlib.blake2b(digest_size=8)
+    for s in (splits.train, splits.test):
+        h.update(json.dumps([list(s.images.shape), len(s.labels)]).encode())
+        h.update(s.labels.cpu().numpy().tobytes())
+        step = max(1, len(s.labels) // FINGERPRINT_IMAGES)
+        h.update(s.images[::step].cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def place_data(splits: DataSplits, device: torch.device) -> DataSplits:
@@ -93,11 +165,15 @@ def setup_run(
     seed: int,
     dev: torch.device,
     minival: float,
+    world: int = 1,
 ) -> RunState:
     """Load the data, build the model (same initial weights on every rank), its EMA copy
     and optimizer on `dev`, and the progressive-learning stages."""
     splits = data if isinstance(data, DataSplits) else load_data(data, minival=minival, seed=seed)
-    spec = spec_for(model, splits, recipe)
+    if len(splits.test.labels) == 0:
+        raise ValueError(f"the test split of {splits.test.name!r} is empty: nothing to evaluate")
+    spec, note = spec_for(model, splits, recipe)
+    check_fits(spec, recipe, dev, world)
     torch.manual_seed(seed)  # identical initial weights on every rank
     net = build(spec).to(dev)
     if recipe.channels_last:
@@ -111,6 +187,7 @@ def setup_run(
         "train_images": len(splits.train.labels),
         "test_images": len(splits.test.labels),
         "skipped_images": splits.skipped,
+        "fingerprint": fingerprint(splits),
     }
     return RunState(
         spec=spec,
@@ -124,6 +201,7 @@ def setup_run(
         out=out,
         stages=stages,
         data_info=info,
+        notes=[note] if note else [],
     )
 
 
@@ -138,29 +216,20 @@ def restore(run: RunState) -> str | None:
     state = load_checkpoint(ckpt, model=run.model, ema=run.ema)
     run.optimizer.load_state_dict(state["optimizer"])
     run.epoch, run.step, run.seed = state["epoch"], state["step"], state["seed"]
-    run.metrics = rundir.read_metrics(run.out, upto_epoch=run.epoch)
+    if "metrics" in state:  # the checkpoint's own copy: metrics.jsonl may be damaged
+        run.metrics = json.loads(state["metrics"])
+    else:  # checkpoints written before the copy existed
+        run.metrics = rundir.read_metrics(run.out, upto_epoch=run.epoch)
     if run.metrics:
         run.wall_offset = run.metrics[-1].get("wall_s") or 0.0
     return state.get("precision")
 
 
-def run_precision(run: RunState, saved: str | None, rank: int, world: int) -> PrecisionChoice:
-    """The recorded precision of a resumed run, else rank 0's choice, on every rank."""
-    requested = run.recipe.precision
+def run_precision(run: RunState, saved: str | None) -> PrecisionChoice:
+    """The recorded precision of a resumed run, else the rule's choice for this device and
+    spec (deterministic, so every rank decides alike without communicating)."""
     if saved is not None:
         return PrecisionChoice(
-            requested=requested, precision=saved, reason="recorded by the resumed run"
+            requested=run.recipe.precision, precision=saved, reason="recorded by the resumed run"
         )
-    choice = None
-    if rank == 0:
-        batch = max(2, min(PROBE_BATCH, run.recipe.batch_size // world))
-        size = run.spec.resolution  # the last (largest) progressive stage's
-        shape = (batch, run.data.train.images.shape[1], size, size)
-
-        def step_seconds(precision: str) -> float:
-            return time_train_step(
-                run.model, shape, run.device, precision, channels_last=run.recipe.channels_last
-            )
-
-        choice = choose_precision(requested, run.device, step_seconds=step_seconds)
-    return dist.broadcast_object(choice)
+    return choose_precision(run.recipe.precision, run.device, run.spec)

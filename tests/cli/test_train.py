@@ -3,8 +3,11 @@
 import json
 import sys
 
+import torch
+
 from netscale.cli.main import main
-from netscale.spec import save
+from netscale.spec import load, save
+from netscale.training.precision import choose_precision
 from tests.training.conftest import tiny_spec
 
 
@@ -16,17 +19,18 @@ def test_train_then_eval(tmp_path, capsys):
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert summary["status"] == "completed" and summary["epochs"] == 1
-    assert summary["precision"] == "fp32" and summary["top1_flip"] is not None
+    rule = choose_precision("auto", torch.device("cpu"), load(out / "spec.yaml")).precision
+    assert summary["precision"] == rule and summary["top1_flip"] is not None
     # not a terminal: a header line and one plain line per epoch, no bar
     err = captured.err.splitlines()
-    assert err[0].startswith("train tiny:") and "fp32 (auto: " in err[0]
+    assert err[0].startswith("train tiny:") and f"{rule} (auto: " in err[0]
     assert err[1].startswith("epoch 1/1: loss") and "img/s" in err[1] and "MFU" in err[1]
     assert len(err) == 2 and "\r" not in captured.err
     assert main(["eval", str(out)]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["top1"] == summary["top1"] and evaluated["test_images"] == 359
     assert evaluated["top1_flip"] == summary["top1_flip"]  # the recipe's eval_flip
-    assert evaluated["precision"] == "fp32"
+    assert evaluated["precision"] == rule
     assert main(["eval", str(out), "--no-flip"]) == 0
     assert json.loads(capsys.readouterr().out)["top1_flip"] is None
 

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 import netscale
+from netscale.spec import load
 from netscale.training import epoch, state
 from netscale.training.checkpoint import latest_checkpoint
+from netscale.training.precision import choose_precision
 from netscale.training.runs import evaluate_run
 
 from .conftest import tiny_spec, without_timing
@@ -52,11 +54,13 @@ def test_run_directory_and_determinism(tmp_path):
     # what a progress callable receives each epoch (the same line)
     for key in ("epoch", "step", "test_top1", "train_loss", "lr", "images_per_s", "wall_s"):
         assert line[key] is not None, key
-    assert line["precision"] == a.precision == "fp32"  # quick is "auto": this CPU has no bf16
+    # quick asks for "auto": the rule's choice for this machine and the fitted spec
+    rule = choose_precision("auto", torch.device("cpu"), load(tmp_path / "a" / "spec.yaml"))
+    assert line["precision"] == a.precision == rule.precision
     assert line["peak_memory_mb"] is None and line["test_top1_flip"] is None
     assert a.metrics[0]["wall_s"] < line["wall_s"]
     env = json.loads((tmp_path / "a" / "env.json").read_text())
-    assert env["precision"]["requested"] == "auto" and env["precision"]["precision"] == "fp32"
+    assert env["precision"] == rule.to_dict() and env["bf16_capability"] == rule.capability
     b = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "b", epochs=2, ema_decay=0.9)
     assert without_timing(a.metrics) == without_timing(b.metrics)
     ev = evaluate_run(tmp_path / "a")
@@ -65,9 +69,9 @@ def test_run_directory_and_determinism(tmp_path):
 
 def test_refuses_to_overwrite_and_to_resume_another_recipe(tmp_path):
     netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=1)
-    with pytest.raises(FileExistsError, match="not empty; pass resume=True"):
+    with pytest.raises(FileExistsError, match=r"holds a run with a checkpoint \(ckpt-0001\); pass"):
         netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=1)
-    with pytest.raises(ValueError, match=r"different recipe \(fields epochs differ\)"):
+    with pytest.raises(ValueError, match=r"another recipe \(epochs: 1 -> 3\)"):
         netscale.train(tiny_spec(), "digits", "quick", tmp_path, epochs=3, resume=True)
 
 

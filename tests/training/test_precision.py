@@ -1,128 +1,122 @@
-"""Precision: "auto" picks bf16 only where it measures faster; forced bf16 warns; the probes."""
+"""Precision: "auto" is a deterministic rule of the device capability and the spec (both
+branches tested on any processor by replacing the capability probe); forced bf16 warns."""
 
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from netscale.build import build
-from netscale.profiling import device as env
-from netscale.profiling.device import grow_probe, matmul_peak
+import netscale
+from netscale.api import resolve_spec
 from netscale.training import precision
-from netscale.training.precision import choose_precision, time_train_step
+from netscale.training.precision import choose_precision, cpu_bf16_native, grouped_share
 
 from .conftest import tiny_spec
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda", 0)
+DENSE = resolve_spec("resnet_18")  # no grouped or depthwise conv
 
 
-def _fake_speedup(monkeypatch, value):
-    monkeypatch.setattr(precision, "bf16_matmul_speedup", lambda device, **kw: value)
+def _cpu_units(monkeypatch, native: bool):
+    text = "cpu AVX512 avx512_bf16" if native else "cpu AVX2 no bf16 units"
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: (native, text))
 
 
-def _no_step(name):
-    raise AssertionError("the model step must not be timed here")
+def test_dense_model_on_a_bf16_cpu_trains_in_bf16(monkeypatch):
+    _cpu_units(monkeypatch, True)
+    choice = choose_precision("auto", CPU, DENSE)
+    assert (choice.precision, choice.requested, choice.grouped_share) == ("bf16", "auto", 0.0)
+    assert "avx512_bf16" in choice.capability and "docs/precision.md" in choice.reason
 
 
-def test_auto_keeps_fp32_where_bf16_matmul_is_slower(monkeypatch):
-    _fake_speedup(monkeypatch, 1 / 500)  # this project's AVX2-only CPU
-    choice = choose_precision("auto", CPU, step_seconds=_no_step)
-    assert choice.precision == "fp32" and choice.requested == "auto"
-    assert "500.0x slower" in choice.reason and choice.bf16_matmul_speedup == 1 / 500
+def test_grouped_heavy_model_on_a_bf16_cpu_keeps_fp32(monkeypatch):
+    _cpu_units(monkeypatch, True)
+    heavy = tiny_spec()  # grouped bottlenecks carry ~45% of its multiply-adds
+    assert grouped_share(heavy) >= precision.MAX_GROUPED_SHARE
+    choice = choose_precision("auto", CPU, heavy)
+    assert choice.precision == "fp32" and choice.grouped_share == round(grouped_share(heavy), 4)
 
 
-@pytest.mark.parametrize(("bf16_step", "expected"), [(0.95, "fp32"), (0.5, "bf16")])
-def test_auto_on_a_bf16_cpu_also_times_the_model(monkeypatch, bf16_step, expected):
-    """Matmuls faster in bf16 are not enough on a CPU: the model's step must be >= 1.11x."""
-    _fake_speedup(monkeypatch, 4.0)
-    times = {"fp32": 1.0, "bf16": bf16_step}
-    choice = choose_precision("auto", CPU, step_seconds=times.__getitem__)
-    assert choice.precision == expected
-    assert (choice.step_fp32_s, choice.step_bf16_s) == (1.0, bf16_step)
+def test_no_bf16_units_means_fp32_for_every_spec(monkeypatch):
+    _cpu_units(monkeypatch, False)
+    for spec in (DENSE, tiny_spec(), None):
+        choice = choose_precision("auto", CPU, spec)
+        assert choice.precision == "fp32" and "no native bf16" in choice.reason
 
 
-def test_auto_on_cuda_follows_the_matmul(monkeypatch):
-    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
-    _fake_speedup(monkeypatch, 6.0)
-    assert choose_precision("auto", CUDA, step_seconds=_no_step).precision == "bf16"
-    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
-    choice = choose_precision("auto", CUDA, step_seconds=_no_step)
-    assert choice.precision == "fp32" and "no native bf16" in choice.reason
+def test_the_rule_is_a_function_of_its_inputs(monkeypatch):
+    """Called again, it gives the same answer: nothing is timed."""
+    for native in (True, False):
+        _cpu_units(monkeypatch, native)
+        first = [choose_precision("auto", CPU, s) for s in (DENSE, tiny_spec())]
+        assert [choose_precision("auto", CPU, s) for s in (DENSE, tiny_spec())] == first
 
 
-def test_forced_bf16_warns_with_the_measured_ratio(monkeypatch, caplog):
-    _fake_speedup(monkeypatch, 1 / 480)
+@pytest.mark.parametrize(("cc", "expected"), [((9, 0), "bf16"), ((8, 0), "bf16"), ((7, 5), "fp32")])
+def test_cuda_follows_the_compute_capability(monkeypatch, cc, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: cc)
+    choice = choose_precision("auto", CUDA, tiny_spec())  # grouped share does not matter
+    assert choice.precision == expected and choice.capability == f"cuda sm_{cc[0]}{cc[1]}"
+
+
+def test_forced_bf16_warns_without_units(monkeypatch, caplog):
+    _cpu_units(monkeypatch, False)
     with caplog.at_level(logging.WARNING, logger="netscale.training.precision"):
-        choice = choose_precision("bf16", CPU)
+        choice = choose_precision("bf16", CPU, DENSE)
     assert choice.precision == "bf16" and choice.reason == "requested"
-    assert "480x slower than fp32" in caplog.text
+    assert "no native bf16" in caplog.text
     caplog.clear()
-    _fake_speedup(monkeypatch, 0.8)  # a little slower: no warning
+    _cpu_units(monkeypatch, True)
     with caplog.at_level(logging.WARNING, logger="netscale.training.precision"):
-        choose_precision("bf16", CPU)
+        choose_precision("bf16", CPU, DENSE)
     assert caplog.text == ""
 
 
-def test_fp32_measures_nothing(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("fp32 needs no probe")
-
-    monkeypatch.setattr(precision, "bf16_matmul_speedup", boom)
-    assert choose_precision("fp32", CPU).to_dict()["precision"] == "fp32"
+def test_fp32_reads_nothing_and_bad_names_are_refused(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_bf16_native", lambda: 1 / 0)
+    assert choose_precision("fp32", CPU, DENSE).to_dict()["precision"] == "fp32"
     with pytest.raises(ValueError, match="precision='fp16' is invalid; allowed: auto, fp32"):
         choose_precision("fp16", CPU)
 
 
-def test_real_probe_on_this_device_is_consistent():
-    choice = choose_precision("auto", CPU)
-    assert choice.bf16_matmul_speedup > 0
-    if choice.bf16_matmul_speedup <= 1.0:
-        assert choice.precision == "fp32"
+@pytest.mark.parametrize(
+    ("flags", "aten", "limit", "native"),
+    [
+        ({"avx512_bf16": True}, "AVX512", None, True),
+        ({"amx_bf16": True}, "AVX512", "AVX512_CORE_AMX", True),
+        ({"avx512_bf16": True}, "AVX2", None, False),  # ATEN_CPU_CAPABILITY=avx2
+        ({"avx512_bf16": True}, "AVX512", "AVX2", False),  # ONEDNN_MAX_CPU_ISA=AVX2
+        ({"avx512_bf16": True}, "AVX512", "avx512_core", False),
+        ({"avx512_bf16": False}, "AVX512", None, False),  # AVX-512 without bf16 units
+    ],
+)
+def test_cpu_capability_reads_units_aten_and_onednn(monkeypatch, flags, aten, limit, native):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: flags)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: aten)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if limit is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", limit)
+    assert cpu_bf16_native()[0] is native
 
 
-def test_time_train_step_leaves_model_and_rng_alone():
-    torch.manual_seed(0)
-    model = build(tiny_spec()).train()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
-    seconds = time_train_step(model, (4, 1, 8, 8), CPU, "fp32", repeats=1)
-    assert seconds > 0
-    assert torch.equal(torch.get_rng_state(), rng)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert all(p.grad is None for p in model.parameters())
+def test_forced_avx2_path_is_seen_as_no_bf16():
+    """The variables CI uses to exercise the AVX2 path on a bf16 machine really change the
+    decision (on an AVX2-only machine it is fp32 either way)."""
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    code = "from netscale.training.precision import cpu_bf16_native; print(cpu_bf16_native())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("(False,") and "AVX2" in out
 
 
-def _simulated(rate: float, stall_at: int | None = None):
-    """A fake timer: an n x n matmul takes n^3 / rate seconds (+50 ms at `stall_at`)."""
-    spent = []
-
-    def time_size(n: int, k: int) -> list[float]:
-        t = n**3 / rate + (0.05 if n == stall_at else 0.0)
-        spent.extend([t] * k)
-        return [t] * k
-
-    return time_size, spent
-
-
-def test_matmul_probe_stops_early_for_a_slow_dtype():
-    slow, spent = _simulated(0.3e9 / 2)  # bf16 here: ~0.3 GFLOP/s = 0.15 G multiply-adds/s
-    rate, sizes = grow_probe(slow, start=128, max_size=1024, target_s=0.005, budget_s=1.0)
-    assert sizes == [128, 256] and rate == pytest.approx(0.15e9)
-    assert sum(spent) < 1.0  # a fixed 1024 probe would take 6 x 7 s
-    fast, _ = _simulated(75e9)
-    rate, sizes = grow_probe(fast, start=128, max_size=1024, target_s=0.005, budget_s=1.0)
-    assert sizes == [128, 256, 512, 1024] and rate == pytest.approx(75e9)
-
-
-def test_matmul_probe_survives_a_stalled_first_size():
-    stalled, _ = _simulated(75e9, stall_at=128)
-    rate, sizes = grow_probe(stalled, start=128, max_size=1024, target_s=0.005, budget_s=1.0)
-    assert sizes == [128, 256, 512, 1024] and rate == pytest.approx(75e9)
-
-
-def test_matmul_peak_is_cached_and_leaves_the_global_rng(monkeypatch):
-    rng = torch.get_rng_state()
-    first = matmul_peak(CPU, torch.float32, max_size=256)
-    assert first > 0 and torch.equal(torch.get_rng_state(), rng)
-    monkeypatch.setattr(env, "grow_probe", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
-    assert matmul_peak(CPU, torch.float32, max_size=256) == first
+def test_grouped_share_counts_grouped_and_depthwise_convs():
+    assert grouped_share(DENSE) == 0.0
+    c = netscale.complexity("efficientnet_b0")
+    assert 0 < c.grouped_flops < c.flops and grouped_share(resolve_spec("efficientnet_b0")) > 0
+    assert 0 < c.grouped_acts < c.acts

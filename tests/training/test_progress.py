@@ -3,8 +3,11 @@
 import io
 
 import pytest
+import torch
 
 import netscale
+from netscale.spec import load
+from netscale.training.precision import choose_precision
 from netscale.training.progress import ConsoleProgress, Hooks, format_epoch
 
 from .conftest import tiny_spec
@@ -48,7 +51,8 @@ def test_plain_callable_gets_each_epoch_line_and_an_object_gets_steps_too(tmp_pa
     kinds = [kind for kind, _ in rec.events]
     info = rec.events[0][1]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
-    assert info["precision"] == "fp32" and info["steps_per_epoch"] == 11  # 1438 // 128
+    rule = choose_precision("auto", torch.device("cpu"), load(tmp_path / "b" / "spec.yaml"))
+    assert info["precision"] == rule.precision and info["steps_per_epoch"] == 11  # 1438 // 128
     steps = [e for kind, e in rec.events if kind == "step"]
     assert len(steps) == 22  # every step on a CPU
     assert [e["global_step"] for e in steps] == list(range(1, 23))
@@ -79,7 +83,7 @@ INFO = {
     "device": "cpu",
     "world_size": 1,
     "precision": "fp32",
-    "precision_reason": "auto: bf16 matmul measures 80.0x slower than fp32",
+    "precision_reason": "auto: no native bf16 (cpu AVX2 no bf16 units)",
     "epochs": 2,
     "start_epoch": 0,
     "steps_per_epoch": 3,
@@ -132,7 +136,7 @@ def test_console_lines_when_not_a_terminal():
     text = out.getvalue()
     assert "\r" not in text and len(text.splitlines()) == 2
     assert text.startswith("train tiny: 6.82k params, 61.3k MACs/image at 8 px | digits")
-    assert "fp32 (auto: bf16 matmul measures 80.0x slower than fp32)" in text
+    assert "fp32 (auto: no native bf16 (cpu AVX2 no bf16 units))" in text
     assert text.splitlines()[1] == format_epoch(LINE, 2)
     assert "epoch 1/2: loss 1.5000 top1 90.00% (flip 91.25%) | 500 img/s" in text
 
