@@ -34,7 +34,12 @@ _SWITCHES = {
     "sync_bn": "SyncBatchNorm across ranks (CUDA only)",
     "eval_flip": "also report top-1 with flip test-time augmentation",
 }
-_HELP = {"precision": "auto (bf16 where it measures faster), fp32 or bf16"}
+_HELP = {
+    "precision": "auto (bf16 on bf16 hardware unless depthwise convs dominate; "
+    "docs/precision.md), fp32 or bf16",
+    "resolution": "training resolution in pixels (default: the data's, raised to the "
+    "network's total stride when smaller)",
+}
 
 
 def add_parsers(commands: Any) -> None:

@@ -7,8 +7,9 @@ Sources (the ``source`` string of :func:`load_data`):
   ``round(v * 255 / 16)``; one channel. The train/test split is fixed: a stratified 80/20
   split with seed 0 (1438 train / 359 test), the same for every ``seed`` so test accuracies
   of different runs are comparable.
-- ``npz:PATH``: arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (uint8 NHWC images,
-  NHW is read as one channel; integer labels) and optionally ``class_names``.
+- ``npz:PATH``: arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (uint8 images, NHWC,
+  NCHW where unambiguous, or NHW as one channel; integer labels in [0, K)) and optionally
+  ``class_names`` (see :mod:`netscale.data.npz` for the exact rules).
 - ``folder:PATH``: ``PATH/train/<class>/*`` and ``PATH/val/<class>/*`` (see
   :mod:`netscale.data.folder` for decoding, sizes and the corrupt-image threshold).
 - ``cifar10`` / ``cifar100``: torchvision's CIFAR datasets read from ``root`` (default
@@ -19,6 +20,9 @@ Sources (the ``source`` string of :func:`load_data`):
 tuned on a held-out 2% of ImageNet train, "minival"); the real test set is then not used.
 The hold-out is stratified by class: each class gives its share of ``round(minival * N)``
 images (largest remainders), drawn with ``seed``.
+
+An empty test split is refused (it would report 0% top-1): a source whose test set holds no
+images needs ``minival`` > 0.
 """
 
 from __future__ import annotations
@@ -89,6 +93,12 @@ def load_data(
         base = train.name.rsplit("/", 1)[0]
         test = _subset(train, held_idx, f"{base}/minival")
         train = _subset(train, train_idx, f"{base}/train-minival")
+    if not len(test):
+        raise ValueError(
+            f"data source {source!r}: the test split ({test.name}) holds 0 images, so its "
+            "top-1 would be meaningless; add test images or pass minival > 0 to hold out "
+            "part of the training set instead"
+        )
     mean, std = channel_stats(train.images)
     return DataSplits(train, test, num_classes, mean, std, skipped, names)
 
@@ -103,7 +113,9 @@ def _load_source(
     if source in ("cifar10", "cifar100"):
         return (*_load_cifar(source, root), 0)
     if kind == "npz" and arg:
-        return (*_load_npz(Path(arg).expanduser()), 0)
+        from netscale.data.npz import load_npz
+
+        return (*load_npz(Path(arg).expanduser()), 0)
     if kind == "folder" and arg:
         from netscale.data.folder import load_folder
 
@@ -135,46 +147,10 @@ def _load_digits() -> tuple[ArrayDataset, ArrayDataset, int, tuple[str, ...]]:
     )
 
 
-def _load_npz(path: Path) -> tuple[ArrayDataset, ArrayDataset, int, tuple[str, ...]]:
-    """Arrays x_train, y_train, x_test, y_test (uint8 NHWC) and optional class_names."""
-    if not path.is_file():
-        raise FileNotFoundError(f"npz source: no file at {path}")
-    with np.load(path, allow_pickle=False) as arrays:
-        missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
-        if missing:
-            raise ValueError(
-                f"{path}: missing arrays {missing}; an npz source needs x_train, y_train, "
-                f"x_test, y_test (uint8 NHWC) and optionally class_names"
-            )
-        names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else ()
-        stem = path.stem
-        train = _from_nhwc(arrays["x_train"], arrays["y_train"], f"{stem}/train")
-        test = _from_nhwc(arrays["x_test"], arrays["y_test"], f"{stem}/test")
-    num_classes = _check_labels((train, test), names)
-    return train, test, num_classes, names
-
-
 def _from_nhwc(x: np.ndarray, y: np.ndarray, name: str) -> ArrayDataset:
-    """uint8 (N, H, W[, C]) numpy images and integer labels -> ArrayDataset (N, C, H, W)."""
-    if x.dtype != np.uint8 or x.ndim not in (3, 4):
-        raise ValueError(f"{name}: images must be uint8 NHWC or NHW, got {x.dtype} {x.shape}")
-    if not np.issubdtype(y.dtype, np.integer) or y.shape != x.shape[:1]:
-        raise ValueError(f"{name}: labels must be integers of shape ({len(x)},), got {y.shape}")
-    images = torch.from_numpy(x if x.ndim == 4 else x[..., None]).permute(0, 3, 1, 2)
+    """uint8 (N, H, W, C) numpy images and integer labels -> ArrayDataset (N, C, H, W)."""
+    images = torch.from_numpy(x).permute(0, 3, 1, 2)
     return ArrayDataset(images.contiguous(), torch.from_numpy(y.astype(np.int64)), name)
-
-
-def _check_labels(sets: tuple[ArrayDataset, ...], names: tuple[str, ...]) -> int:
-    """Number of classes (len(names) or max label + 1); labels must lie in [0, classes)."""
-    filled = [s for s in sets if len(s)]
-    if not filled or not len(sets[0]):
-        raise ValueError(f"{sets[0].name}: the training set is empty")
-    top = max(int(s.labels.max()) for s in filled) + 1
-    low = min(int(s.labels.min()) for s in filled)
-    num_classes = len(names) or top
-    if low < 0 or top > num_classes:
-        raise ValueError(f"labels span [{low}, {top - 1}], outside [0, {num_classes - 1}]")
-    return num_classes
 
 
 def default_root() -> Path:

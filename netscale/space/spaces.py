@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from netscale.space.params import Param, SpaceError, check_keys, is_number
-from netscale.spec.io import yaml_load
+from netscale.spec.io import load_yaml_mapping
 
 SCHEMA_VERSION = 1
 FAMILIES = ("anynet", "regnet")
@@ -340,10 +338,7 @@ def load_space(source: str | os.PathLike[str] | dict[str, Any] | Space) -> Space
         )
     if not path.is_file():
         raise FileNotFoundError(f"space file {str(path)!r} does not exist")
-    try:
-        data = yaml_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SpaceError(f"{path}: not valid YAML: {err}") from None
+    data = load_yaml_mapping(path, SpaceError, "space file")
     try:
         return Space.from_dict(data)
     except SpaceError as err:

@@ -55,7 +55,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise SpecError(f"{path} must be a mapping of field names to values, got {data!r}")
     allowed = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(allowed))
+    unknown = sorted(set(data) - set(allowed), key=str)  # YAML keys need not be strings
     if unknown:
         where = f"{path}.{unknown[0]}" if path else unknown[0]
         raise SpecError(f"unknown key {where!r}; allowed keys: {', '.join(allowed)}")
@@ -122,12 +122,60 @@ def yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
 
 
+def load_yaml_mapping(
+    path: Path, error: type[ValueError] = ValueError, what: str = "file"
+) -> dict[Any, Any]:
+    """The top-level mapping of the YAML (or JSON) file at `path`.
+
+    Anything else is a one-line `error` naming `what` and the file: an unreadable file,
+    bytes that are not UTF-8 text, invalid YAML, or a top level that is empty or not a
+    mapping ("recipe file x.yaml: not a valid YAML mapping: not UTF-8 text (...)").
+    """
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    prefix = f"{what} {path}: not a valid {kind} mapping"
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise error(f"{what} {path} cannot be read ({err.strerror or err})") from None
+    try:
+        data = yaml_load(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        why = f"not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})"
+        raise error(f"{prefix}: {why}") from None
+    except yaml.YAMLError as err:
+        raise error(f"{prefix}: {yaml_problem(err)}") from None
+    except RecursionError:
+        raise error(f"{prefix}: nested too deeply") from None
+    if data is None:
+        raise error(f"{prefix}: the file is empty")
+    if not isinstance(data, dict):
+        shown = repr(data) if len(repr(data)) <= 40 else repr(data)[:37] + "..."
+        raise error(
+            f"{prefix}: the top level is a {type(data).__name__} ({shown}), expected a "
+            "mapping of names to values"
+        )
+    return data
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """One line saying what is wrong in a YAML parse error and where (1-based line/column)."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{err.problem or err.context}{where}"
+    if isinstance(err, yaml.reader.ReaderError):
+        return f"{str(err).splitlines()[0]} at character {err.position}"
+    return " ".join(str(err).split())
+
+
 def loads(text: str) -> NetSpec:
     """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml_load(text)
     except yaml.YAMLError as err:
-        raise SpecError(f"not valid YAML/JSON: {err}") from None
+        raise SpecError(f"not valid YAML/JSON: {yaml_problem(err)}") from None
+    except RecursionError:
+        raise SpecError("not valid YAML/JSON: nested too deeply") from None
     return from_dict(data)
 
 
@@ -152,8 +200,9 @@ def load(path: str | os.PathLike[str]) -> NetSpec:
     _format_of(path)
     if not path.is_file():
         raise FileNotFoundError(f"spec file {str(path)!r} does not exist")
+    data = load_yaml_mapping(path, SpecError, "spec file")
     try:
-        return loads(path.read_text())
+        return from_dict(data)
     except SpecError as err:
         raise SpecError(f"{path}: {err}") from None
 

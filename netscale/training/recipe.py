@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from netscale.spec.io import yaml_load
+from netscale.spec.io import load_yaml_mapping
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "constant")
@@ -129,6 +128,8 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
     if not ok:
         shown = kind + (" or null" if optional else "")
         raise RecipeError(f"{f.name}={value!r} is invalid: expected {shown}")
+    if kind == "float" and not math.isfinite(value):
+        raise RecipeError(f"{f.name}={value!r} is invalid: must be a finite number")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -153,9 +154,9 @@ def recipe_from_dict(data: dict[str, Any], **overrides: Any) -> Recipe:
         raise RecipeError(f"a recipe must be a mapping of field names to values, got {data!r}")
     fields = {f.name for f in dataclasses.fields(Recipe)}
     merged = {**data, **overrides}
-    unknown = sorted(set(merged) - fields)
+    unknown = sorted(set(merged) - fields, key=str)  # YAML keys need not be strings
     if unknown:
-        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        close = difflib.get_close_matches(str(unknown[0]), fields, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise RecipeError(
             f"unknown recipe key {unknown[0]!r}{hint}; allowed: " + ", ".join(sorted(fields))
@@ -178,11 +179,21 @@ def load_recipe(name_or_path: str | os.PathLike[str] | Recipe, **overrides: Any)
         raise RecipeError(
             f"unknown recipe {text!r}; allowed: {', '.join(recipe_names())}, or a .yaml file"
         )
+    return _from_file(path, overrides)
+
+
+def _from_file(path: Path, overrides: dict[str, Any]) -> Recipe:
+    """The recipe in the YAML file ``path`` with ``overrides``; an error that the file
+    causes on its own names the file."""
+    data = load_yaml_mapping(path, RecipeError, "recipe file")
     try:
-        data = yaml_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise RecipeError(f"{path}: not valid YAML: {err}") from None
-    return recipe_from_dict(data, **overrides)
+        return recipe_from_dict(data, **overrides)
+    except RecipeError:
+        try:
+            recipe_from_dict(data)
+        except RecipeError as err:
+            raise RecipeError(f"recipe file {path}: {err}") from None
+        raise  # the file is valid: an override is at fault
 
 
 def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:

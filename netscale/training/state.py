@@ -18,7 +18,7 @@ from torch import nn
 from netscale.api import resolve_spec
 from netscale.build import build
 from netscale.complexity import count
-from netscale.data import ArrayDataset, DataSplits, load_data
+from netscale.data import ArrayDataset, DataSplits, load_data, steps_per_epoch
 from netscale.spec import NetSpec
 from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint
@@ -173,6 +173,7 @@ def setup_run(
     if len(splits.test.labels) == 0:
         raise ValueError(f"the test split of {splits.test.name!r} is empty: nothing to evaluate")
     spec, note = spec_for(model, splits, recipe)
+    steps_per_epoch(len(splits.train.labels), recipe.batch_size // world, world)  # >= 1 step
     check_fits(spec, recipe, dev, world)
     torch.manual_seed(seed)  # identical initial weights on every rank
     net = build(spec).to(dev)

@@ -1,6 +1,7 @@
-"""netscale.data.folder: decoding, sizes, corrupt images."""
+"""netscale.data.folder: decoding, sizes, corrupt images, layout errors."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -61,7 +62,71 @@ def test_folder_grayscale_and_layout_errors(tmp_path):
     d = load_data(f"folder:{tmp_path}")
     assert d.train.images.shape == (1, 1, 4, 4) and int(d.train.images[0, 0, 0, 0]) == 7
     (tmp_path / "val" / "b").mkdir()
-    with pytest.raises(ValueError, match="in val but not in train"):
+    with pytest.raises(ValueError, match=r"val/b: class in val but not in train"):
         load_data(f"folder:{tmp_path}")
     with pytest.raises(FileNotFoundError, match="train"):
         load_data(f"folder:{tmp_path / 'nowhere'}")
+
+
+def test_empty_class_directory_is_refused(tmp_path):
+    root = _make_folder(tmp_path, per_class=2)
+    (root / "train" / "emu").mkdir()
+    (root / "train" / "emu" / "readme.txt").write_text("no images here")
+    with pytest.raises(ValueError) as err:
+        load_data(f"folder:{root}")
+    assert f"class directory {root / 'train' / 'emu'} holds no image files" in str(err.value)
+
+
+def test_class_of_only_corrupt_images_is_refused(tmp_path):
+    root = _make_folder(tmp_path)  # 106 images, so one corrupt file stays under 1%
+    (root / "train" / "emu").mkdir()
+    (root / "train" / "emu" / "0.png").write_bytes(b"not a png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"train/emu has no readable images"):
+            load_data(f"folder:{root}")
+
+
+def test_val_may_lack_a_class(tmp_path):
+    root = _make_folder(tmp_path, per_class=2)
+    for path in (root / "val" / "dog").iterdir():
+        path.unlink()
+    d = load_data(f"folder:{root}")
+    assert d.num_classes == 2 and d.test.labels.tolist() == [0, 0, 0]
+
+
+def test_empty_val_is_refused_unless_minival(tmp_path):
+    root = _make_folder(tmp_path, per_class=4)
+    for path in (root / "val").glob("*/*.png"):
+        path.unlink()
+    with pytest.raises(ValueError, match=r"test split \(.*/val\) holds 0 images"):
+        load_data(f"folder:{root}")
+    assert len(load_data(f"folder:{root}", minival=0.25).test) == 2
+
+
+def test_unreadable_file_is_an_error_not_a_skip(tmp_path, monkeypatch):
+    root = _make_folder(tmp_path, per_class=2)
+    locked, real_open = root / "train" / "dog" / "1.png", Image.open
+
+    def open_(path, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", open_)
+    with pytest.raises(ValueError, match=rf"cannot read {locked} \(Permission denied\)"):
+        load_data(f"folder:{root}")
+
+
+def test_unreadable_directory_is_a_one_line_error(tmp_path, monkeypatch):
+    root = _make_folder(tmp_path, per_class=2)
+    locked, real_iterdir = root / "val" / "cat", Path.iterdir
+
+    def iterdir(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(ValueError, match=rf"cannot read directory {locked} \(Permission"):
+        load_data(f"folder:{root}")

@@ -172,7 +172,10 @@ def test_fixed_value_shorthand():
 def test_malformed_yaml(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("name: [unclosed\ndepth: {lo: 1")
-    with pytest.raises(SpaceError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(SpaceError, match=r"bad\.yaml: not a valid YAML mapping: .* at line"):
+        load_space(path)
+    path.write_bytes(bytes(range(256)) * 4)  # binary garbage: named, not a codec error
+    with pytest.raises(SpaceError, match=r"space file .*bad\.yaml: not a valid YAML mapping"):
         load_space(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_space(tmp_path / "missing.yaml")

@@ -1,6 +1,7 @@
 """JSON/YAML round trip, strict keys, schema version, content hash, atomic files."""
 
 import json
+import re
 
 import pytest
 
@@ -86,3 +87,41 @@ def test_load_error_names_the_file(tmp_path):
     path.write_text(dumps(netscale.get_spec("resnet_18")).replace("stride: 2", "stride: 3", 1))
     with pytest.raises(SpecError, match=r"bad\.yaml: stem\.stride=3"):
         load(path)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (bytes(range(256)) * 4, r"not UTF-8 text \(byte 0x80 at offset 128\)"),
+        (bytes(range(32)), r"unacceptable character #x0000"),
+        (b'{"name": "x", "stages": [}', r"expected the node content, but found '}' at line 1"),
+        (b"", r"the file is empty"),
+        (b"[1, 2]", r"the top level is a list \(\[1, 2\]\), expected a mapping"),
+    ],
+)
+def test_bad_spec_file_names_the_file_and_the_problem(tmp_path, suffix, content, problem):
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as err:
+        load(path)
+    message = str(err.value)
+    kind = "JSON" if suffix == ".json" else "YAML"
+    assert message.startswith(f"spec file {path}: not a valid {kind} mapping: "), message
+    assert "\n" not in message
+    assert re.search(problem, message), message
+
+
+def test_loads_error_is_one_line():
+    with pytest.raises(SpecError) as err:
+        loads("name: x\nstem: [1\n")
+    assert str(err.value) == (
+        "not valid YAML/JSON: expected ',' or ']', but got '<stream end>' at line 3, column 1"
+    )
+
+
+def test_non_string_nested_keys_are_unknown_keys():
+    data = to_dict(netscale.get_spec("resnet_18"))
+    data["stem"] = {**data["stem"], 1: 2, "bogus": 3}
+    with pytest.raises(SpecError, match=r"unknown key 'stem\.1'"):
+        from_dict(data)
