@@ -3,6 +3,11 @@
 `study run CONFIG --out DIR` is `netscale.study.api.run_study(load_config(CONFIG), DIR, ...)`;
 `study status DIR` is `api.status(DIR)`; `study report DIR` is `api.write_report(DIR)` plus
 `api.summary(DIR)`; `study export DIR` is `api.export(DIR)`.
+
+Exit codes of `study run`: 0 when every trial that ended, ended completed or diverged (a
+diverged trial is a result: that model does not train with that recipe); 1 when a trial
+ended failed or a worker process crashed (the summary still goes to stdout, one error line
+to stderr); 2 for a usage error or a study directory that cannot be used (as every command).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from typing import Any
 
 from netscale.study import api
 from netscale.study.config import list_examples
+from netscale.study.runner import WorkerError
+
+EXIT_FAILED = 1  # trials failed, or a worker crashed (2, usage errors, is cli.main's)
 
 
 def add_parser(commands: Any) -> None:
@@ -47,8 +55,9 @@ def add_parser(commands: Any) -> None:
     exp.add_argument("--format", choices=api.EXPORT_FORMATS, default="jsonl")
 
 
-def run(args: argparse.Namespace) -> str:
-    """Execute a parsed `study` command; returns the text to print."""
+def run(args: argparse.Namespace) -> str | tuple[str, int]:
+    """Execute a parsed `study` command; returns the text to print (and the exit code when
+    it is not 0)."""
     if args.action == "status":
         return _format_status(api.status(args.dir))
     if args.action == "report":
@@ -56,35 +65,64 @@ def run(args: argparse.Namespace) -> str:
         return f"{api.summary(args.dir)}\nreport: {path}"
     if args.action == "export":
         return api.export(args.dir, args.format)
+    return _run_study(args)
+
+
+def _run_study(args: argparse.Namespace) -> str | tuple[str, int]:
     config = api.resolve_config(args.config, args.example)
-    with _Monitor(config.name) as monitor:
-        result = api.run_study(
-            config,
-            args.out,
-            workers=args.workers,
-            backend=args.backend,
-            address=args.address,
-            threads=args.threads,
-            device=args.device,
-            retry_failed=args.retry_failed,
-            monitor=monitor,
-            report=not args.no_report,
-        )
+    try:
+        with _Monitor(config.name) as monitor:
+            result = api.run_study(
+                config,
+                args.out,
+                workers=args.workers,
+                backend=args.backend,
+                address=args.address,
+                threads=args.threads,
+                device=args.device,
+                retry_failed=args.retry_failed,
+                monitor=monitor,
+                report=not args.no_report,
+            )
+    except WorkerError as err:
+        return _failed(api.summary(args.out), str(err))
     lines = [api.summary(args.out)]
     left = result["counts"]["pending"] + result["counts"]["running"]
     if left:
         lines.append(f"{left} trials did not finish; run the same command again to resume")
     if result["report"] is not None:
         lines.append(f"report: {result['report']}")
+    failed = result["counts"]["failed"]
+    if failed:
+        total = sum(result["counts"].values())
+        return _failed(
+            "\n".join(lines),
+            f"{failed} of {total} trials failed; `netscale study status {args.out}` shows why "
+            "(add --retry-failed to the run command to run them again)",
+        )
     return "\n".join(lines)
 
 
-def _format_status(info: dict[str, Any]) -> str:
+def _failed(text: str, message: str) -> tuple[str, int]:
+    """The summary for stdout with EXIT_FAILED, after one error line on stderr (cli.main
+    prints the text and exits with the code)."""
+    print(f"netscale: error: {message}", file=sys.stderr)
+    return text, EXIT_FAILED
+
+
+def _format_status(info: dict[str, Any], max_errors: int = 20) -> str:
     lines = [f"study {info['name']!r} ({info['planner']}): {info['planned']} trials planned"]
     lines.append("  " + ", ".join(f"{k} {v}" for k, v in sorted(info["counts"].items())))
     for group, counts in info["groups"].items():
         done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         lines.append(f"  {group}: {done}")
+    if info["precision"]:
+        lines.append("precision: " + ", ".join(f"{k} {v}" for k, v in info["precision"].items()))
+    for t in info["failed"][:max_errors]:
+        error = (t["error"] or "no error recorded").splitlines()[0]
+        lines.append(f"trial {t['trial_id']} ({t['group']}) failed: {error}")
+    if len(info["failed"]) > max_errors:
+        lines.append(f"... and {len(info['failed']) - max_errors} more failed trials")
     return "\n".join(lines)
 
 

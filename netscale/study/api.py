@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from netscale.study.config import StudyConfig, example_config, load_config
 from netscale.study.planners import DataShape, plan
-from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError
+from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError, precision_counts
 
 RUN_BACKENDS = ("local", "ray")
 
@@ -90,16 +91,18 @@ def run_study(
 ) -> dict[str, Any]:
     """Run (or resume) a study in `out` and return {"counts", "report"}. `threads` is torch
     threads per trial (default: this machine's cores / workers). Finished trials are kept;
-    abandoned ones are taken over; interrupted ones resume from their checkpoints."""
+    abandoned ones are taken over; interrupted ones resume from their checkpoints. Raises
+    runner.WorkerError when a local worker process exited with a non-zero code."""
     import os
 
-    from netscale.study.runner import RunOptions, run_local
+    from netscale.study.runner import RunOptions, check_count, run_local
 
     if backend not in RUN_BACKENDS:
         raise ValueError(f"backend={backend!r} is invalid; allowed: {', '.join(RUN_BACKENDS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r} is invalid: must be an integer >= 1")
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    check_count("workers", workers, "trials run at once")
+    if threads is None:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    check_count("threads", threads, "torch threads per trial; default: cores / workers")
     out = Path(out)
     store = open_or_create(config, out)
     if retry_failed:
@@ -129,24 +132,29 @@ def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, 
 
 
 def status(study_dir: str | Path) -> dict[str, Any]:
-    """Counts per status, overall and per group."""
+    """Counts per status, overall and per group; trials per precision (those whose first
+    claim fixed one); and the failed trials with their errors."""
     study, trials = study_trials(study_dir)
     groups: dict[str, Counter[str]] = {}
     for t in trials:
         groups.setdefault(t["group"], Counter())[t["status"]] += 1
     totals = Counter(t["status"] for t in trials)
+    failed = [{k: t[k] for k in ("trial_id", "group", "error")} for t in trials
+              if t["status"] == "failed"]  # fmt: skip
     return {"name": study["name"], "planner": study["planner"], "planned": len(trials),
-            "counts": dict(totals), "groups": {g: dict(c) for g, c in groups.items()}}  # fmt: skip
+            "counts": dict(totals), "groups": {g: dict(c) for g, c in groups.items()},
+            "precision": precision_counts(trials), "failed": failed}  # fmt: skip
 
 
 EXPORT_FORMATS = ("jsonl", "csv")
-_EXPORT_KEYS = ("trial_id", "group", "spec_id", "status", "seed", "epochs", "flops", "params",
-                "acts")  # fmt: skip
+_EXPORT_KEYS = ("trial_id", "group", "spec_id", "status", "precision", "seed", "epochs", "flops",
+                "params", "acts")  # fmt: skip
 
 
 def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
-    """One record per trial: id, group, spec id, status, complexity, final metrics and the
-    design parameters; JSON lines or CSV."""
+    """One record per trial: id, group, spec id, status, precision, complexity, final
+    metrics and the design parameters; JSON lines or CSV. Non-finite numbers (a diverged
+    trial's NaN loss) are written as null (an empty CSV cell): JSON has no NaN."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format={fmt!r} is invalid; allowed: {', '.join(EXPORT_FORMATS)}")
     _, trials = study_trials(study_dir)
@@ -155,9 +163,9 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
         row = {k: t[k] for k in _EXPORT_KEYS}
         row["metrics"] = t["metrics"]
         row["design"] = t["design"]
-        rows.append(row)
+        rows.append(_finite(row))
     if fmt == "jsonl":
-        return "\n".join(json.dumps(r) for r in rows)
+        return "\n".join(json.dumps(r, allow_nan=False) for r in rows)
     flat = [_flatten(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r))
     buf = io.StringIO()
@@ -165,6 +173,17 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
     writer.writeheader()
     writer.writerows(flat)
     return buf.getvalue().rstrip("\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float (at any depth) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ Tasks write their run directories under the study directory, so on a cluster the
 directory should sit on a filesystem the nodes share (otherwise a task that cannot create it
 trains into a temporary directory and only its metrics come back). Killing the driver leaves
 abandoned leases that the next `study run` (either backend) takes over.
+
+A trial's precision is fixed before its training task is submitted: at the first claim the
+driver asks a small task with the training task's resources (so it lands on the same kind
+of node) to apply the precision rule there, and stores the answer; every later attempt
+trains in the stored precision, whichever node runs it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from netscale.study.runner import LEASE_S, RunOptions, execute_trial, trial_dir
+from netscale.study.runner import (
+    LEASE_S,
+    RunOptions,
+    check_count,
+    decide_precision,
+    execute_trial,
+    failure,
+    trial_dir,
+)
 from netscale.study.store import Store, lease_owner
 
 
@@ -45,6 +58,53 @@ def _init_ray(address: str | None, num_cpus: int | None) -> Any:
     return ray
 
 
+class _Driver:
+    """The driver's side: claims under one lease, precision fixed before submission, a
+    result recorded per finished task, leases renewed while tasks run."""
+
+    def __init__(self, ray: Any, study_dir: Path, options: RunOptions) -> None:
+        self.ray, self.study_dir, self.options = ray, study_dir, options
+        self.train = ray.remote(num_cpus=options.threads)(_remote_trial)
+        # the same resources as training, so the rule reads the kind of node that trains
+        self.decide = ray.remote(num_cpus=options.threads)(decide_precision)
+        self.store, self.owner = Store.open(study_dir), lease_owner()
+        self.running: dict[Any, int] = {}  # task ref -> trial id
+
+    def submit(self, trial: dict[str, Any]) -> None:
+        """Fix the trial's precision (decided remotely at its first claim), then submit
+        its training task; a trial whose precision cannot be decided ends failed."""
+        tid = trial["trial_id"]
+        try:
+            if trial["precision"] is None:
+                chosen = self.ray.get(self.decide.remote(trial, self.options))
+                trial = {**trial, "precision": self.store.fix_precision(tid, self.owner, chosen)}
+        except Exception as err:  # e.g. a --device the node does not have
+            self.store.finish(tid, self.owner, **failure(err))
+            return
+        out = str(trial_dir(self.study_dir, tid))
+        self.running[self.train.remote(trial, out, self.options)] = tid
+
+    def collect(self, ref: Any) -> None:
+        """Record a finished task's outcome; a task that raised (its worker died, say) is
+        the trial's failure."""
+        tid = self.running.pop(ref)
+        try:
+            outcome = self.ray.get(ref)
+        except Exception as err:
+            outcome = failure(getattr(err, "cause", None) or err)
+        self.store.finish(tid, self.owner, **outcome)
+
+    def renew(self) -> None:
+        for tid in self.running.values():
+            self.store.renew(tid, self.owner, LEASE_S)
+
+    def abandon(self) -> None:
+        """Cancel every running task and give its trial back to the queue."""
+        for ref, tid in self.running.items():
+            self.ray.cancel(ref, force=True)
+            self.store.release(tid, self.owner)
+
+
 def run_ray(
     study_dir: Path,
     options: RunOptions,
@@ -54,41 +114,33 @@ def run_ray(
 ) -> dict[str, int]:
     """Run the study's remaining trials as Ray tasks, `workers` at a time; each task asks
     Ray for `options.threads` CPUs. Returns the final status counts."""
-    if workers < 1:
-        raise ValueError(f"workers={workers!r} is invalid: must be >= 1")
+    check_count("workers", workers, "trials run at once")
     ray = _init_ray(address, None if address else workers * options.threads)
-    task = ray.remote(num_cpus=options.threads)(_remote_trial)
-    store, owner = Store.open(study_dir), lease_owner()
-    running: dict[Any, int] = {}
+    driver = _Driver(ray, study_dir, options)
     last_renew = time.time()
     try:
         while True:
-            while len(running) < workers:
-                trial = store.claim(owner, LEASE_S)
+            while len(driver.running) < workers:
+                trial = driver.store.claim(driver.owner, LEASE_S)
                 if trial is None:
                     break
-                out = str(trial_dir(study_dir, trial["trial_id"]))
-                running[task.remote(trial, out, options)] = trial["trial_id"]
-            if not running:
+                driver.submit(trial)
+            if not driver.running:
                 break
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=LEASE_S / 8)
+            ready, _ = ray.wait(list(driver.running), num_returns=1, timeout=LEASE_S / 8)
             for ref in ready:
-                tid = running.pop(ref)
-                store.finish(tid, owner, **ray.get(ref))
+                driver.collect(ref)
             if time.time() - last_renew > LEASE_S / 4:
-                for tid in running.values():
-                    store.renew(tid, owner, LEASE_S)
+                driver.renew()
                 last_renew = time.time()
             if monitor is not None:
-                monitor(store.counts())
-        counts = store.counts()
+                monitor(driver.store.counts())
+        counts = driver.store.counts()
         if monitor is not None:
             monitor(counts)
         return counts
     except BaseException:
-        for ref, tid in running.items():
-            ray.cancel(ref, force=True)
-            store.release(tid, owner)
+        driver.abandon()
         raise
     finally:
-        store.close()
+        driver.store.close()

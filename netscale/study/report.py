@@ -18,6 +18,7 @@ import numpy as np
 
 from netscale.study.findings import Trial, by_group, completed, error_of, recommend
 from netscale.study.sections import PNG_NAMES, Section, build_sections, format_number, html_table
+from netscale.study.store import precision_counts
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -34,7 +35,8 @@ class SummaryRow:
     group: str
     planned: int
     completed: int
-    failed: int  # failed or diverged
+    failed: int  # ended with an error
+    diverged: int  # training diverged (a result of the trial, not an error)
     best_error: float  # NaN until a trial completes
     median_error: float
     best_trial: int | None
@@ -47,7 +49,8 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
     rows = []
     for group, ts in by_group(trials).items():
         done = completed(ts)
-        failed = sum(t.get("status") in ("failed", "diverged") for t in ts)
+        failed = sum(t.get("status") == "failed" for t in ts)
+        diverged = sum(t.get("status") == "diverged" for t in ts)
         best = min(done, key=lambda t: float(t["metrics"]["error"])) if done else None
         errors = error_of(done)
         rows.append(
@@ -56,6 +59,7 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
                 planned=len(ts),
                 completed=len(done),
                 failed=failed,
+                diverged=diverged,
                 best_error=float(errors.min()) if done else float("nan"),
                 median_error=float(np.median(errors)) if done else float("nan"),
                 best_trial=int(best["trial_id"]) if best else None,
@@ -71,6 +75,7 @@ def _summary_cells(r: SummaryRow) -> list[str]:
         r.group,
         f"{r.completed}/{r.planned}",
         str(r.failed),
+        str(r.diverged),
         format_number(r.best_error, ".2f", unit="%"),
         format_number(r.median_error, ".2f", unit="%"),
         format_number(r.best_flops, ".1f", 1e6, "M"),
@@ -78,8 +83,8 @@ def _summary_cells(r: SummaryRow) -> list[str]:
     ]
 
 
-_SUMMARY_HEAD = ["group", "done/planned", "failed", "best err", "median err", "best flops",
-                 "best params"]  # fmt: skip
+_SUMMARY_HEAD = ["group", "done/planned", "failed", "diverged", "best err", "median err",
+                 "best flops", "best params"]  # fmt: skip
 
 
 def _headline(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
@@ -93,13 +98,23 @@ def _headline(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
     return text
 
 
+def precision_line(trials: Sequence[Trial]) -> str | None:
+    """ "precision: bf16 12, fp32 4": trials per precision fixed by their first claim (None
+    before any claim). A study on mixed hardware can train some trials in each."""
+    counts = precision_counts(trials)
+    if not counts:
+        return None
+    return "precision: " + ", ".join(f"{p} {n}" for p, n in counts.items())
+
+
 def summary_table(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
     """Plain-text summary for the terminal: a headline, then one line per group."""
     lines = [_summary_cells(r) for r in summary_rows(study, trials)]
-    widths = [max(len(row[i]) for row in [_SUMMARY_HEAD, *lines]) for i in range(7)]
+    widths = [max(map(len, column)) for column in zip(_SUMMARY_HEAD, *lines, strict=True)]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
     body = [fmt.format(*row) for row in [_SUMMARY_HEAD, *lines]]
-    return "\n".join([_headline(study, trials), *body])
+    precision = precision_line(trials)
+    return "\n".join([_headline(study, trials), *body, *([precision] if precision else [])])
 
 
 # Writing --------------------------------------------------------------------------------
@@ -126,6 +141,7 @@ def _html(study: Mapping[str, Any], trials: Sequence[Trial], sections: list[Sect
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
         f"<p>{html.escape(_headline(study, trials))}; created {created}.</p>",
+        f"<p>{html.escape(precision_line(trials) or 'precision: no trial claimed yet')}</p>",
         f"<p class='rec'>{html.escape(recommend(study, trials))}</p>",
         "<h2>Summary</h2>",
         html_table(_SUMMARY_HEAD, rows),

@@ -4,7 +4,13 @@ Local: N worker processes, each claiming one trial at a time (atomic claims; see
 A worker dies with the process that started it (Linux: PR_SET_PDEATHSIG), so a study
 killed with SIGKILL leaves abandoned leases that the next `study run` takes over at once:
 finished trials are kept, an interrupted trial resumes from its last epoch checkpoint (and,
-training being exact on resume, ends with the metrics of an uninterrupted run).
+training being exact on resume, ends with the metrics of an uninterrupted run). Any
+exception while a worker runs a trial marks that trial failed; a worker process that exits
+with a non-zero code makes `run_local` raise WorkerError once the others are done.
+
+Precision: at a trial's first claim the worker that trains it applies the precision rule
+(`decide_precision`: deterministic, nothing timed) and fixes the answer in the ledger;
+every attempt trains in the stored precision, passed to `train` as a recipe override.
 
 Ray: the driver claims trials under its own lease and submits each as a Ray task on
 `ray.init(address=...)` (a local instance without an address); the task trains in the Ray
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import multiprocessing
 import os
 import shutil
@@ -42,6 +49,22 @@ class RunOptions:
     minival: float = 0.0
     data_seed: int = 0
 
+    def __post_init__(self) -> None:
+        check_count("threads", self.threads, "torch threads per trial")
+
+
+def check_count(flag: str, value: object, meaning: str) -> None:
+    """ValueError unless `value` is an integer >= 1 (the message names the --flag)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"{flag}={value!r} is invalid: --{flag} ({meaning}) must be an integer >= 1"
+        )
+
+
+class WorkerError(RuntimeError):
+    """A local worker process exited with a non-zero code (the message says which, how,
+    and what was left unfinished)."""
+
 
 def trial_dir(study_dir: Path, trial_id: int) -> Path:
     """Where trial `trial_id` keeps its run directory (checkpoints, metrics.jsonl)."""
@@ -57,43 +80,104 @@ def _data(options: RunOptions) -> Any:
     return _DATA_CACHE[key]
 
 
+def failure(err: BaseException) -> dict[str, Any]:
+    """The outcome (for `Store.finish`) of a trial that raised `err`."""
+    return {"status": "failed", "metrics": None, "history": [], "error": _error_text(err)}
+
+
+def _error_text(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def decide_precision(trial: dict[str, Any], options: RunOptions) -> str:
+    """The precision ("fp32" or "bf16") `trial` trains in on this process's device: the
+    deterministic rule `netscale.training.precision.choose_precision` over the recipe's
+    request, the device's bf16 capability and the trial's spec. Nothing is timed, so the
+    decision cannot depend on the machine's load (issue 11)."""
+    from netscale.profiling.device import resolve_device
+    from netscale.spec import from_dict
+    from netscale.training import precision
+    from netscale.training.recipe import recipe_from_dict
+
+    requested = recipe_from_dict(trial["recipe"]).precision
+    device = resolve_device(options.device)
+    return precision.choose_precision(requested, device, from_dict(trial["spec"])).precision
+
+
+def settle_precision(store: Store, trial: dict[str, Any], owner: str, options: RunOptions) -> str:
+    """The trial's precision as the ledger holds it; at its first claim it is decided here
+    (by the worker that trains it) and stored, and every later attempt reads it back."""
+    if trial.get("precision"):
+        return trial["precision"]
+    return store.fix_precision(trial["trial_id"], owner, decide_precision(trial, options))
+
+
+def _resumable(out: Path, precision: str | None) -> bool:
+    """Whether `out` holds a checkpoint of a run in `precision`. A run directory written
+    before the ledger fixed precisions (schema 1) may record another precision, and that
+    trial starts again rather than mix two precisions in one result."""
+    from netscale.training.checkpoint import latest_checkpoint
+
+    if not out.is_dir() or latest_checkpoint(out / "checkpoints") is None:
+        return False
+    if precision is None:
+        return True
+    try:
+        recorded = json.loads((out / "recipe.json").read_text()).get("precision")
+    except (OSError, ValueError):
+        return False
+    return recorded == precision
+
+
 def execute_trial(
     trial: dict[str, Any],
     out: Path,
     options: RunOptions,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train one trial into `out` (resuming from its checkpoint if it has one) and return
-    {"status", "metrics", "history", "error"} for `Store.finish`."""
+    """Train one trial into `out` (resuming from its checkpoint if it has one) in the
+    trial's stored `precision` (the recipe's own when None), and return {"status",
+    "metrics", "history", "error"} for `Store.finish`. Any exception is a failed trial."""
+    try:
+        return _train_trial(trial, out, options, on_epoch)
+    except Exception as err:
+        return failure(err)
+
+
+def _train_trial(
+    trial: dict[str, Any],
+    out: Path,
+    options: RunOptions,
+    on_epoch: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
     import torch
 
     from netscale.spec import from_dict
-    from netscale.training.checkpoint import latest_checkpoint
     from netscale.training.loop import train
     from netscale.training.recipe import recipe_from_dict
 
     torch.set_num_threads(options.threads)
-    resume = out.is_dir() and latest_checkpoint(out / "checkpoints") is not None
+    precision = trial.get("precision")
+    resume = _resumable(out, precision)
     if out.exists() and not resume:  # killed before its first checkpoint: start again
         shutil.rmtree(out)
+    # the stored precision as a recipe override, so the run directory's recipe.json says it
+    overrides = {"precision": precision} if precision else {}
 
     def progress(line: dict[str, Any]) -> None:
         if line.get("event") == "epoch" and on_epoch is not None:
             on_epoch({k: v for k, v in line.items() if k != "event"})
 
-    try:
-        result = train(
-            from_dict(trial["spec"]),
-            data=_data(options),
-            recipe=recipe_from_dict(trial["recipe"]),
-            out=out,
-            resume=resume,
-            seed=trial["seed"],
-            device=options.device,
-            progress=progress,
-        )
-    except (ValueError, RuntimeError, OSError) as err:
-        return {"status": "failed", "metrics": None, "history": [], "error": str(err)}
+    result = train(
+        from_dict(trial["spec"]),
+        data=_data(options),
+        recipe=recipe_from_dict(trial["recipe"], **overrides),
+        out=out,
+        resume=resume,
+        seed=trial["seed"],
+        device=options.device,
+        progress=progress,
+    )
     return {
         "status": result.status,
         "metrics": _final_metrics(result),
@@ -109,7 +193,7 @@ def _final_metrics(result: Any) -> dict[str, Any]:
     last = result.metrics[-1] if result.metrics else {}
     return {
         "top1": top1,
-        "error": round(100.0 - top1, 4),
+        "error": None if top1 is None else round(100.0 - top1, 4),  # None: diverged at once
         "model_top1": result.top1,
         "ema_top1": result.ema_top1,
         "loss": last.get("test_loss"),
@@ -155,22 +239,34 @@ def work(study_dir: Path, options: RunOptions, max_trials: int | None = None) ->
             trial = store.claim(owner, LEASE_S)
             if trial is None:
                 break
-            tid = trial["trial_id"]
-
-            def on_epoch(line: dict[str, Any], tid: int = tid) -> None:
-                store.record_epoch(tid, owner, line)
-
-            try:
-                with _Heartbeat(study_dir, tid, owner):
-                    outcome = execute_trial(trial, trial_dir(study_dir, tid), options, on_epoch)
-            except KeyboardInterrupt:
-                store.release(tid, owner)
-                raise
-            store.finish(tid, owner, **outcome)
+            _run_claimed(store, study_dir, trial, owner, options)
             done += 1
     finally:
         store.close()
     return done
+
+
+def _run_claimed(
+    store: Store, study_dir: Path, trial: dict[str, Any], owner: str, options: RunOptions
+) -> None:
+    """Settle the trial's precision, train it and record its end. Any exception is the
+    trial's failure (type and message as its error), never a trial left "running"; only
+    Ctrl-C gives the trial back to the queue."""
+    tid = trial["trial_id"]
+
+    def on_epoch(line: dict[str, Any]) -> None:
+        store.record_epoch(tid, owner, line)
+
+    try:
+        with _Heartbeat(study_dir, tid, owner):
+            trial = {**trial, "precision": settle_precision(store, trial, owner, options)}
+            outcome = execute_trial(trial, trial_dir(study_dir, tid), options, on_epoch)
+    except KeyboardInterrupt:
+        store.release(tid, owner)
+        raise
+    except Exception as err:
+        outcome = failure(err)
+    store.finish(tid, owner, **outcome)
 
 
 def _die_with_parent() -> None:
@@ -196,18 +292,18 @@ def run_local(
     poll_s: float = 1.0,
 ) -> dict[str, int]:
     """Run the study with `workers` processes; `monitor` gets the status counts while they
-    run. Returns the final counts."""
-    if workers < 1:
-        raise ValueError(f"workers={workers!r} is invalid: must be >= 1")
+    run. Returns the final counts; a WorkerError when a worker exited with a non-zero code
+    (after the others finished: their results are recorded)."""
+    check_count("workers", workers, "trials run at once")
+    store = Store.open(study_dir)  # a study that cannot be opened fails here, not in workers
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_worker_main, args=(str(study_dir), options, os.getpid()), daemon=True)
         for _ in range(workers)
     ]
-    for p in procs:
-        p.start()
-    store = Store.open(study_dir)
     try:
+        for p in procs:
+            p.start()
         while any(p.is_alive() for p in procs):
             if monitor is not None:
                 monitor(store.counts())
@@ -216,9 +312,30 @@ def run_local(
         counts = store.counts()
         if monitor is not None:
             monitor(counts)
-        return counts
     finally:
         for p in procs:
             if p.is_alive():
                 p.terminate()
         store.close()
+    crashed = [(i, p.exitcode) for i, p in enumerate(procs, 1) if p.exitcode]
+    if crashed:
+        raise WorkerError(_crash_message(crashed, workers, counts))
+    return counts
+
+
+def _crash_message(crashed: list[tuple[int, int | None]], workers: int, counts: dict) -> str:
+    """One line: which workers exited how, and what is left to run."""
+    how = []
+    for i, code in crashed:
+        if code is not None and code < 0:  # killed by signal -code
+            name = f"signal {-code}"
+            with contextlib.suppress(ValueError):
+                name = signal.Signals(-code).name
+            how.append(f"worker {i} of {workers} was killed by {name}")
+        else:
+            how.append(f"worker {i} of {workers} exited with code {code}")
+    left = counts["pending"] + counts["running"]
+    text = "; ".join(how) + " (a worker's own error, if any, is printed above)"
+    if left:
+        return text + f"; {left} trials not finished: run the same command again to resume them"
+    return text + "; every trial finished nonetheless"

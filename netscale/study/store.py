@@ -1,11 +1,14 @@
 """The study ledger: one SQLite database (WAL) per study directory.
 
 Tables: `meta` (schema version, the study's config), `trials` (the planned trials, fixed at
-creation, with status, lease, attempts and error), `epochs` (per-epoch metrics) and
-`results` (final metrics). Results are insert-only: a completed trial is never rewritten.
-Claims are atomic (`BEGIN IMMEDIATE`), so any number of runner processes on one directory
-run each trial once. A lease names its holder (host:pid) and an expiry; a lease whose holder
-is a dead process on this host, or whose expiry has passed, may be taken over.
+creation, with status, lease, attempts, error and the precision fixed at the first claim),
+`epochs` (per-epoch metrics) and `results` (final metrics). Results are insert-only: a
+completed trial is never rewritten. Claims are atomic (`BEGIN IMMEDIATE`), so any number
+of runner processes on one directory run each trial once. A lease names its holder
+(host:pid) and an expiry; a lease whose holder is a dead process on this host, or whose
+expiry has passed, may be taken over.
+A database of an older schema is migrated in place on open (one transaction); anything that
+is not a netscale study database is refused untouched, with a `StoreError` (schema.py).
 No torch import.
 """
 
@@ -16,56 +19,34 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from netscale.study.schema import (
+    SCHEMA_SQL,
+    SCHEMA_VERSION,
+    StoreError,  # defined with the schema checks; imported from here by callers
+    check_magic,
+    check_schema,
+    meta_value,
+    migrate,
+    translate,
+)
+
 DB_NAME = "study.db"
 STATUSES = ("pending", "running", "completed", "failed", "diverged")
 FINISHED = ("completed", "failed", "diverged")
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE trials (
-    trial_id INTEGER PRIMARY KEY,
-    grp TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    spec_id TEXT NOT NULL,
-    recipe TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    epochs INTEGER NOT NULL,
-    design TEXT NOT NULL,
-    meta TEXT NOT NULL,
-    flops INTEGER NOT NULL,
-    params INTEGER NOT NULL,
-    acts INTEGER NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    lease_owner TEXT,
-    lease_expires REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    started REAL,
-    finished REAL
-);
-CREATE TABLE epochs (
-    trial_id INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    metrics TEXT NOT NULL,
-    PRIMARY KEY (trial_id, epoch)
-);
-CREATE TABLE results (
-    trial_id INTEGER PRIMARY KEY,
-    metrics TEXT NOT NULL,
-    recorded REAL NOT NULL
-);
-"""
-
-
-class StoreError(ValueError):
-    """The study directory or database cannot be used (the message says why and what to do)."""
+PRECISIONS = ("fp32", "bf16")  # what a trial trains in, fixed per trial (`fix_precision`)
+# The trials columns a trial dict holds (`grp` under the key "group"), and those in JSON.
+_TRIAL_COLUMNS = ("trial_id", "grp", "spec", "spec_id", "recipe", "seed", "epochs", "design",
+                  "meta", "flops", "params", "acts", "status", "attempts", "error",
+                  "lease_owner", "precision")  # fmt: skip
+_KEYS = {"grp": "group"}
+_JSON_COLUMNS = ("spec", "recipe", "design", "meta")
 
 
 class StoreExistsError(StoreError):
@@ -125,7 +106,6 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(path, timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=60000")
 
     # -- creation -------------------------------------------------------------------------
@@ -141,7 +121,8 @@ class Store:
         tmp.unlink(missing_ok=True)
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
-            db.executescript(_SCHEMA)
+            db.execute("PRAGMA journal_mode=WAL")  # stored in the file: every open is WAL
+            db.executescript(SCHEMA_SQL)
             db.execute("BEGIN")
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT INTO meta VALUES ('study', ?)", (json.dumps(study),))
@@ -163,58 +144,77 @@ class Store:
 
     @classmethod
     def open(cls, study_dir: Path) -> Store:
-        """Open an existing ledger; a missing one or one of another schema is an error."""
+        """Open an existing ledger, migrating an older schema in place. A missing file, a
+        file that is not a netscale study database, or one of a newer schema is a
+        StoreError, and the file is left untouched."""
         path = study_dir / DB_NAME
         if not path.is_file():
             raise StoreError(f"{str(study_dir)!r} holds no study ({DB_NAME} is missing)")
+        check_magic(path)  # before sqlite touches it: it would turn an empty file into a db
+        store = cls(path)
         try:
-            store = cls(path)
-            row = store._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"{str(path)!r} is not a netscale study database: {err}") from None
-        if row is None or row[0] != str(SCHEMA_VERSION):
-            found = row[0] if row else "none"
-            raise StoreError(
-                f"{str(path)!r} has study schema {found}; this netscale reads schema "
-                f"{SCHEMA_VERSION}. Use the netscale version that wrote it, or a new --out"
-            )
+            with store._errors():
+                if check_schema(store._db, path) is not None:
+                    with store._write() as db:
+                        migrate(db)
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as StoreErrors naming the file (see schema.translate)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            raise translate(err, self.path) from err
+        except json.JSONDecodeError as err:  # a damaged cell that SQLite still reads
+            raise StoreError(f"{str(self.path)!r} is damaged: a stored value is not JSON") from err
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     # -- reading --------------------------------------------------------------------------
     def study(self) -> dict[str, Any]:
-        row = self._db.execute("SELECT value FROM meta WHERE key='study'").fetchone()
-        return json.loads(row[0])
+        """The study's record (name, planner, config, created, planned)."""
+        with self._errors():
+            return json.loads(meta_value(self._db, "study") or "null")
 
     def counts(self) -> dict[str, int]:
         """Number of trials per status (every status present, zeros included)."""
         out = dict.fromkeys(STATUSES, 0)
-        for status, n in self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
-            out[status] = n
+        with self._errors():
+            query = "SELECT status, COUNT(*) FROM trials GROUP BY status"
+            for status, n in self._db.execute(query):
+                out[status] = n
         return out
 
     def trials(self) -> list[dict[str, Any]]:
         """Every trial as the analysis reads it (see netscale/study/findings.py)."""
-        return self._read_trials("", ())
+        with self._errors():
+            return self._read_trials("", ())
 
     def trial(self, trial_id: int) -> dict[str, Any]:
         """One trial, in the form `trials` gives."""
-        return self._read_trials(" WHERE trial_id=?", (trial_id,))[0]
+        with self._errors():
+            return self._read_trials(" WHERE trial_id=?", (trial_id,))[0]
 
     def _read_trials(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        """Trials as dicts; a trial's `precision` is None until its first claim fixes it."""
         results = {
             tid: json.loads(m)
             for tid, m in self._db.execute(f"SELECT trial_id, metrics FROM results{where}", args)
@@ -223,35 +223,16 @@ class Store:
         query = f"SELECT trial_id, metrics FROM epochs{where} ORDER BY epoch"
         for tid, m in self._db.execute(query, args):
             history.setdefault(tid, []).append(json.loads(m))
-        cols = (
-            "trial_id, grp, spec, spec_id, recipe, seed, epochs, design, meta, flops, params,"
-            " acts, status, attempts, error, lease_owner"
-        )
+        query = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials{where} ORDER BY trial_id"
         out = []
-        for row in self._db.execute(f"SELECT {cols} FROM trials{where} ORDER BY trial_id", args):
-            tid = row[0]
-            out.append(
-                {
-                    "trial_id": tid,
-                    "group": row[1],
-                    "spec": json.loads(row[2]),
-                    "spec_id": row[3],
-                    "recipe": json.loads(row[4]),
-                    "seed": row[5],
-                    "epochs": row[6],
-                    "design": json.loads(row[7]),
-                    "meta": json.loads(row[8]),
-                    "flops": row[9],
-                    "params": row[10],
-                    "acts": row[11],
-                    "status": row[12],
-                    "attempts": row[13],
-                    "error": row[14],
-                    "lease_owner": row[15],
-                    "metrics": results.get(tid),
-                    "history": history.get(tid, []),
-                }
-            )
+        for row in self._db.execute(query, args):
+            trial = {
+                _KEYS.get(col, col): json.loads(v) if col in _JSON_COLUMNS else v
+                for col, v in zip(_TRIAL_COLUMNS, row, strict=True)
+            }
+            trial["metrics"] = results.get(trial["trial_id"])
+            trial["history"] = history.get(trial["trial_id"], [])
+            out.append(trial)
         return out
 
     # -- claiming and recording -----------------------------------------------------------
@@ -284,6 +265,30 @@ class Store:
             else:
                 return None
         return self.trial(tid)
+
+    def fix_precision(self, trial_id: int, owner: str, precision: str) -> str:
+        """Fix the precision trial `trial_id` trains in, once: set only while none is stored
+        and only by the lease holder. Returns the stored precision, which every attempt of
+        the trial (on any worker or host) trains in, so its metrics never depend on which
+        machine claimed it later. A StoreError when none is stored and `owner` does not hold
+        the lease."""
+        if precision not in PRECISIONS:
+            allowed = ", ".join(PRECISIONS)
+            raise ValueError(f"precision={precision!r} is invalid; allowed: {allowed}")
+        with self._write() as db:
+            db.execute(
+                "UPDATE trials SET precision=? WHERE trial_id=? AND precision IS NULL"
+                " AND lease_owner=? AND status='running'",
+                (precision, trial_id, owner),
+            )
+            row = db.execute("SELECT precision FROM trials WHERE trial_id=?", (trial_id,))
+            stored = (row.fetchone() or (None,))[0]
+        if stored is None:
+            raise StoreError(
+                f"trial {trial_id}: {owner} does not hold its lease, so it cannot fix its "
+                "precision (the lease expired and another runner took the trial over?)"
+            )
+        return stored
 
     def renew(self, trial_id: int, owner: str, lease_s: float) -> bool:
         """Extend `owner`'s lease on a running trial; False if the lease was lost."""
@@ -360,6 +365,12 @@ class Store:
             return db.execute(
                 "UPDATE trials SET status='pending', error=NULL WHERE status='failed'"
             ).rowcount
+
+
+def precision_counts(trials: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Trials per stored precision, by name; trials no claim has reached yet are left out."""
+    counts = Counter(t["precision"] for t in trials if t.get("precision"))
+    return dict(sorted(counts.items()))
 
 
 def _plan_row(trial_id: int, p: TrialPlan) -> tuple[Any, ...]:

@@ -70,7 +70,7 @@ class Recipe:
     min_randaug_magnitude: float = 5.0
     min_mixup_alpha: float = 0.0
     min_dropout_rate: float = 0.1
-    precision: str = "auto"  # "auto": bf16 where it measures faster (training/precision.py)
+    precision: str = "auto"  # "auto": a fixed rule of device and spec (docs/precision.md)
     channels_last: bool = True
     compile: bool = False
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only; no-op for one process)

@@ -5,21 +5,29 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import random
 import sqlite3
 
 import pytest
 import yaml
 
 from netscale.cli.main import main
+from netscale.study import runner
+from netscale.study.api import export, open_or_create
+from netscale.study.store import Store
 
 from ..study.conftest import tiny_config
+
+# fp32 forced: what the tests read must not depend on the CPU that runs them
+_FP32 = {"recipe_overrides": {"batch_size": 128, "precision": "fp32"}}
 
 
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(epochs=1).to_dict()))
+    config.write_text(yaml.safe_dump(tiny_config(epochs=1, **_FP32).to_dict()))
     assert main(["study", "run", str(config), "--out", str(root / "s"), "--threads", "1"]) == 0
     return root / "s"
 
@@ -34,17 +42,22 @@ def test_status_export_report(study_dir, capsys):
     assert main(["study", "status", str(study_dir)]) == 0
     out = capsys.readouterr().out
     assert "4 trials planned" in out and "completed 4" in out
+    assert "precision: fp32 4" in out.splitlines()
     assert main(["study", "export", str(study_dir)]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["trial_id"] for r in rows] == [0, 1, 2, 3]
     for r in rows:
         assert r["status"] == "completed" and len(r["spec_id"]) == 12
+        assert r["precision"] == "fp32"
         assert 0.0 <= r["metrics"]["top1"] <= 100.0
     assert main(["study", "export", str(study_dir), "--format", "csv"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert len(table) == 4 and "metrics.top1" in table[0] and "design.w1" in table[0]
+    assert {row["precision"] for row in table} == {"fp32"}
     assert main(["study", "report", str(study_dir)]) == 0
-    assert "report.html" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "report.html" in out and "precision: fp32 4" in out
+    assert "<p>precision: fp32 4</p>" in (study_dir / "report.html").read_text()
 
 
 def _error(args, capsys) -> str:
@@ -62,9 +75,12 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "holds no study" in _error(["study", "status", str(tmp_path)], capsys)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(tiny_config().to_dict()))
-    assert "workers=0" in _error(
-        ["study", "run", str(config), "--out", str(tmp_path / "y"), "--workers", "0"], capsys
-    )
+    run = ["study", "run", str(config), "--out", str(tmp_path / "y")]
+    assert "workers=0 is invalid: --workers" in _error([*run, "--workers", "0"], capsys)
+    for threads in ("-2", "0"):
+        err = _error([*run, "--threads", threads], capsys)
+        assert f"threads={threads} is invalid: --threads" in err and ">= 1" in err
+    assert not (tmp_path / "y").exists()  # refused before the study was created
 
 
 def test_other_schema_is_refused_untouched(study_dir, tmp_path, capsys):
@@ -79,3 +95,83 @@ def test_other_schema_is_refused_untouched(study_dir, tmp_path, capsys):
     before = (copy / "study.db").read_bytes()
     assert "schema 0" in _error(["study", "export", str(copy)], capsys)
     assert (copy / "study.db").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "content",
+    [random.Random(0).randbytes(4096), b"not a database, a text file\n" * 100, b""],
+    ids=["random", "text", "empty"],
+)
+def test_garbage_database_is_one_line_for_every_command(tmp_path, capsys, content):
+    (tmp_path / "study.db").write_bytes(content)
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config().to_dict()))
+    for args in (
+        ["study", "status", str(tmp_path)],
+        ["study", "export", str(tmp_path)],
+        ["study", "export", str(tmp_path), "--format", "csv"],
+        ["study", "report", str(tmp_path)],
+        ["study", "run", str(config), "--out", str(tmp_path)],
+    ):
+        assert "is not a netscale study database" in _error(args, capsys), args
+    assert (tmp_path / "study.db").read_bytes() == content
+
+
+def test_failed_trials_exit_1_and_status_says_why(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(**_FP32).to_dict()))
+    out = tmp_path / "s"
+    # a device this machine lacks: each worker fails each trial when it fixes its precision
+    args = ["study", "run", str(config), "--out", str(out), "--device", "tpu", "--no-report"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "0 of 4 planned trials completed, 4 failed" in captured.out
+    err = captured.err.strip().splitlines()[-1]  # after the progress lines
+    assert err.startswith("netscale: error: 4 of 4 trials failed;")
+    assert f"netscale study status {out}" in err
+    assert main(["study", "status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "trial 0 (anynet_xa) failed: ValueError: device='tpu' is invalid" in status
+
+
+def test_crashed_worker_exits_1(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(**_FP32).to_dict()))
+
+    def crashed(study_dir, options, workers=1, monitor=None):
+        raise runner.WorkerError("worker 1 of 1 was killed by SIGKILL; 4 trials not finished")
+
+    monkeypatch.setattr(runner, "run_local", crashed)
+    assert main(["study", "run", str(config), "--out", str(tmp_path / "s")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1] == (
+        "netscale: error: worker 1 of 1 was killed by SIGKILL; 4 trials not finished"
+    )
+    assert "0 of 4 planned trials completed" in captured.out
+
+
+def test_diverged_metrics_export_as_valid_json(tmp_path, capsys):
+    open_or_create(tiny_config(**_FP32), tmp_path).close()
+    store = Store.open(tmp_path)
+    store.claim("h:1", 60)
+    nan, inf = float("nan"), float("inf")
+    history = [{"epoch": 1, "train_loss": nan, "test_top1": 10.0}]
+    store.finish(0, "h:1", "diverged", {"top1": 10.0, "error": 90.0, "loss": nan,
+                 "train_loss": inf, "extra": [1.0, -inf]}, history)  # fmt: skip
+    store.close()
+    lines = export(tmp_path).splitlines()
+    rows = [
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON")) for line in lines
+    ]
+    assert rows[0]["status"] == "diverged"
+    assert rows[0]["metrics"] == {"top1": 10.0, "error": 90.0, "loss": None, "train_loss": None,
+                                  "extra": [1.0, None]}  # fmt: skip
+    for row in rows:
+        json.dumps(row, allow_nan=False)  # valid JSON, nothing left to refuse
+    table = list(csv.DictReader(io.StringIO(export(tmp_path, "csv"))))
+    assert table[0]["metrics.loss"] == "" and not math.isnan(float(table[0]["metrics.top1"]))
+    assert main(["study", "report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 diverged" in out.splitlines()[0] and "failed" not in out.splitlines()[0]
+    assert main(["study", "status", str(tmp_path)]) == 0
+    assert "diverged 1" in capsys.readouterr().out

@@ -304,7 +304,38 @@ def test_summary_table_and_rows():
     text = report.summary_table(study, trials)
     lines = text.splitlines()
     assert lines[0] == "study test-design_space (design_space): 10 of 10 planned trials completed"
-    assert re.match(r"anynet_xa\s+5/5\s+0\s+\d+\.\d\d%", lines[2])
+    assert re.match(r"anynet_xa\s+5/5\s+0\s+0\s+\d+\.\d\d%", lines[2])
+    assert not any(line.startswith("precision") for line in lines)  # no trial claimed
+
+
+def test_diverged_trials_count_as_diverged_not_failed(tmp_path):
+    # groups alternate and statuses cycle: each group gets 2 of each status
+    trials = design_space_trials(6, statuses=("completed", "diverged", "failed"))
+    for t in trials:
+        if t["status"] == "diverged":  # what the runner stores for a diverged run
+            t["metrics"] = {"top1": float("nan"), "error": float("nan"), "loss": float("nan")}
+    study = _study("design_space", trials)
+    rows = {r.group: r for r in report.summary_rows(study, trials)}
+    for row in rows.values():
+        assert (row.completed, row.failed, row.diverged) == (2, 2, 2)
+    text = report.summary_table(study, trials)
+    assert text.splitlines()[0].endswith("4 of 12 planned trials completed, 4 failed, 4 diverged")
+    assert re.match(r"group\s+done/planned\s+failed\s+diverged\s", text.splitlines()[1])
+    assert re.match(r"anynet_xa\s+2/6\s+2\s+2\s+\d+\.\d\d%", text.splitlines()[2])
+    html_text = report.write_report(tmp_path, study, trials, n_resamples=50).read_text()
+    assert "<th>diverged</th>" in html_text
+    assert "<td>anynet_xa</td><td>2/6</td><td>2</td><td>2</td>" in html_text
+
+
+def test_precision_per_trial_in_summary_and_html(tmp_path):
+    trials = design_space_trials(4, statuses=("completed", "pending"))
+    fixed = ["bf16", None, "fp32", None, "bf16", None, "bf16", None]  # pending: none yet
+    for t, precision in zip(trials, fixed, strict=True):
+        t["precision"] = precision
+    study = _study("design_space", trials)
+    assert report.summary_table(study, trials).splitlines()[-1] == "precision: bf16 3, fp32 1"
+    html_text = report.write_report(tmp_path, study, trials, n_resamples=50).read_text()
+    assert "<p>precision: bf16 3, fp32 1</p>" in html_text
 
 
 def test_report_rejects_bad_input(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import subprocess
 import sys
@@ -105,3 +106,120 @@ def test_open_rejects_other_schema_and_non_database(tmp_path):
     with pytest.raises(StoreError, match="not a netscale study"):
         Store.open(other)
     assert (other / DB_NAME).read_text().startswith("not sqlite")  # left untouched
+
+
+def test_fix_precision_is_set_once_by_the_lease_holder(tmp_path):
+    store = _store(tmp_path, 2)
+    assert store.trials()[0]["precision"] is None  # nothing fixed before the first claim
+    trial = store.claim("h:1", 60)
+    assert trial["precision"] is None
+    with pytest.raises(StoreError, match="does not hold its lease"):
+        store.fix_precision(0, "h:2", "bf16")  # not the holder, and nothing stored yet
+    assert store.fix_precision(0, "h:1", "bf16") == "bf16"
+    assert store.fix_precision(0, "h:1", "fp32") == "bf16"  # once fixed, it stays
+    # the lease expires and another worker takes the trial over: it reads the stored one
+    store._db.execute("UPDATE trials SET lease_expires=0")
+    again = store.claim("elsewhere:7", 60)
+    assert (again["trial_id"], again["attempts"], again["precision"]) == (0, 2, "bf16")
+    assert store.fix_precision(0, "elsewhere:7", "fp32") == "bf16"
+    assert store.fix_precision(0, "h:1", "fp32") == "bf16"  # a lost lease changes nothing
+    assert [t["precision"] for t in store.trials()] == ["bf16", None]
+    with pytest.raises(ValueError, match="precision='fp16' is invalid; allowed: fp32, bf16"):
+        store.fix_precision(1, "h:1", "fp16")
+
+
+def _schema_1(tmp_path):
+    """A study as netscale wrote it before schema 2 (no precision column), one trial done."""
+    store = _store(tmp_path, 2)
+    store.claim("h:1", 60)
+    store.finish(0, "h:1", "completed", {"top1": 50.0}, history=[{"epoch": 1, "top1": 50.0}])
+    store.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("ALTER TABLE trials DROP COLUMN precision")
+    db.execute("UPDATE meta SET value='1' WHERE key='schema'")
+    db.commit()
+    db.close()
+
+
+def test_schema_1_is_migrated_in_place(tmp_path):
+    _schema_1(tmp_path)
+    store = Store.open(tmp_path)
+    t0, t1 = store.trials()
+    assert t0["status"] == "completed" and t0["metrics"] == {"top1": 50.0}  # results kept
+    assert t0["precision"] is None and t1["precision"] is None
+    assert store.claim("h:2", 60)["trial_id"] == 1
+    assert store.fix_precision(1, "h:2", "fp32") == "fp32"
+    store.close()
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+    db.close()
+    Store.open(tmp_path).close()  # opening a migrated study again changes nothing
+
+
+def test_failed_migration_leaves_schema_1_whole(tmp_path, monkeypatch):
+    _schema_1(tmp_path)
+    from netscale.study import schema
+
+    # a second statement that fails after the first succeeded: both must be rolled back
+    broken = (*schema.MIGRATIONS[1], "ALTER TABLE no_such_table ADD COLUMN x TEXT")
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    with pytest.raises(StoreError, match="no such table"):
+        Store.open(tmp_path)
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("1",)
+    columns = [r[1] for r in db.execute("PRAGMA table_info(trials)")]
+    db.close()
+    assert "precision" not in columns
+    monkeypatch.undo()
+    Store.open(tmp_path).close()  # and a later open migrates it
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        random.Random(0).randbytes(4096),  # random bytes
+        b"trial_id,status\n0,completed\n" * 50,  # a text file
+        b"",  # an empty file
+        b"SQLite format 3\x00" + random.Random(1).randbytes(4080),  # a header, then garbage
+    ],
+    ids=["random", "text", "empty", "header-then-garbage"],
+)
+def test_garbage_is_refused_untouched(tmp_path, content):
+    (tmp_path / DB_NAME).write_bytes(content)
+    with pytest.raises(StoreError, match="is not a netscale study database") as err:
+        Store.open(tmp_path)
+    assert "\n" not in str(err.value)
+    assert (tmp_path / DB_NAME).read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_NAME]  # no -wal, no -shm
+
+
+def test_other_sqlite_databases_are_refused(tmp_path):
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema', '2')")  # netscale's schema, nothing else
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a netscale study database: it lacks tables"):
+        Store.open(tmp_path)
+    other = tmp_path / "x"
+    other.mkdir()
+    db = sqlite3.connect(other / DB_NAME)
+    db.execute("CREATE TABLE photos (id INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a netscale study database: it has no meta"):
+        Store.open(other)
+
+
+@pytest.mark.parametrize("offset", [100, 4096, -4096])  # schema page, meta, last page
+def test_damaged_database_gives_store_errors(tmp_path, offset):
+    plans = [TrialPlan(group="g", spec={"pad": "x" * 500}, spec_id=f"id{i}", recipe={}, seed=0,
+                       epochs=1, flops=i, params=i, acts=i) for i in range(30)]  # fmt: skip
+    Store.create(tmp_path, {"name": "s", "planner": "design_space"}, plans).close()
+    data = bytearray((tmp_path / DB_NAME).read_bytes())
+    start = offset % len(data)
+    data[start : start + 4096] = random.Random(offset).randbytes(4096)[: len(data) - start]
+    (tmp_path / DB_NAME).write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"is not a netscale study database \(or it is damaged\)"):
+        store = Store.open(tmp_path)  # the damage shows at open or at the first full read
+        store.study(), store.counts(), store.trials()

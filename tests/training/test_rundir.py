@@ -91,7 +91,7 @@ def test_sigkill_before_the_first_checkpoint_then_the_same_command(tmp_path):
     assert without_timing(lines) == without_timing(refs)
 
 
-def _npz(path, rng, n=64):
+def _npz(path, rng, n=256):
     x = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
     y = np.arange(n) % 10
     np.savez(path, x_train=x, y_train=y, x_test=x[:16], y_test=y[:16])
