@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from netscale.spec.io import load_yaml_mapping, yaml_load
 
 PLANNERS = ("design_space", "scaling", "compound_search", "ablation")
 
@@ -110,10 +110,7 @@ def load_config(path: str | Path) -> StudyConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study config {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise StudyConfigError(f"{path}: not valid YAML: {err}") from None
+    data = load_yaml_mapping(path, StudyConfigError, "study config")
     return parse_config(data, source=str(path))
 
 
@@ -130,4 +127,4 @@ def example_config(name: str) -> StudyConfig:
             f"example={name!r} is unknown; allowed: {', '.join(list_examples())}"
         )
     text = (resources.files("netscale.study") / "examples" / f"{name}.yaml").read_text()
-    return parse_config(yaml.safe_load(text), source=f"example {name}")
+    return parse_config(yaml_load(text), source=f"example {name}")

@@ -111,7 +111,10 @@ def test_malformed_yaml_and_missing_section(tmp_path):
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nplanner: [unclosed\n")
-    with pytest.raises(StudyConfigError, match="not valid YAML"):
+    with pytest.raises(StudyConfigError, match=r"not a valid YAML mapping: .* at line"):
+        load_config(bad)
+    bad.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(StudyConfigError, match=r"study config .*bad\.yaml: not a valid YAML"):
         load_config(bad)
     with pytest.raises(StudyConfigError, match="needs a mapping under the key 'ablation'"):
         parse_config({"name": "x", "planner": "ablation"})
