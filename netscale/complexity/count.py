@@ -38,7 +38,8 @@ class Complexity:
     flops: multiply-adds (int); params: parameters (int); acts: conv/linear/matmul output
     elements (int); bias_flops: the bias additions included in flops; attention_flops: the
     QK^T and AV matmuls included in flops; grouped_flops: the multiply-adds of grouped and
-    depthwise convolutions included in flops, grouped_acts their output elements (in acts);
+    depthwise convolutions included in flops; depthwise_flops / depthwise_acts: the
+    multiply-adds and output elements of the depthwise ones (one group per input channel);
     parts: per stem/stage/head.
     """
 
@@ -50,7 +51,8 @@ class Complexity:
     parts: tuple[PartComplexity, ...] = field(default=())
     attention_flops: int = 0
     grouped_flops: int = 0
-    grouped_acts: int = 0
+    depthwise_flops: int = 0
+    depthwise_acts: int = 0
 
 
 class _Counter:
@@ -61,7 +63,7 @@ class _Counter:
         self.flops = self.params = self.acts = self.bias_flops = 0
         self.attention_flops = 0
         self.grouped_flops = 0  # multiply-adds of grouped and depthwise convs
-        self.grouped_acts = 0  # their output elements
+        self.depthwise_flops = self.depthwise_acts = 0  # groups == input channels
         self.table_size = 0  # attention bias table side of the current stage (spec res)
 
     def conv(
@@ -73,7 +75,9 @@ class _Counter:
         self.flops += k * k * (w_in // groups) * w_out * pixels
         if groups > 1:
             self.grouped_flops += k * k * (w_in // groups) * w_out * pixels
-            self.grouped_acts += w_out * pixels
+        if groups > 1 and groups == w_in:
+            self.depthwise_flops += k * k * w_out * pixels
+            self.depthwise_acts += w_out * pixels
         self.params += k * k * (w_in // groups) * w_out
         if bias:
             self.flops += w_out * pixels
@@ -361,5 +365,6 @@ def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
         tuple(parts),
         c.attention_flops,
         c.grouped_flops,
-        c.grouped_acts,
+        c.depthwise_flops,
+        c.depthwise_acts,
     )

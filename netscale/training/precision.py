@@ -8,12 +8,17 @@ machine, however loaded the machine is (issue 11: a timed choice flipped between
 - CUDA: bf16 where the GPU has native bf16 (compute capability >= 8.0), else fp32.
 - CPU: bf16 where the processor has bf16 units that torch uses (`cpu_bf16_native`: the
   avx512_bf16 or amx_bf16 instructions, torch's ATen kernels at AVX512 capability and
-  oneDNN allowed to use them), *and* the spec's grouped and depthwise convolutions carry
-  less than `MAX_GROUPED_SHARE` of its multiply-adds. bf16 depthwise convolutions run
-  slower than fp32 on such CPUs; dense convolutions and matmuls run about 2x faster. The
-  measurements behind the rule are in docs/precision.md (`benchmarks/precision_rule.py`).
-- Anything else (an AVX2-only CPU, an ARM CPU): fp32. There a bf16 matmul runs hundreds of
-  times slower than fp32.
+  oneDNN allowed to use them), unless depthwise convolutions weigh too much: bf16 speeds
+  dense and grouped convolutions and matmuls up (a training step 1.15-1.66x faster), but
+  slows depthwise ones down (memory-bound: their cost follows their outputs, not their
+  multiply-adds). So the rule reads `dense_per_depthwise(spec)`, the spec's other
+  multiply-adds per depthwise output element, and picks bf16 when it is at least
+  `MIN_DENSE_PER_DEPTHWISE` (always, without depthwise convs). Measured on 52 (model,
+  resolution) points: EfficientNet-B0/B2 (~160) and EfficientNetV2-B0 (~570-600) run
+  1.1-1.9x slower in bf16, ConvNeXt (870-1385) up to 1.8x faster; docs/precision.md
+  (`benchmarks/precision_rule.py`) has the table and how each candidate rule scores.
+- Anything else (an AVX2-only CPU, an ARM CPU): fp32. There bf16 has no hardware and
+  a training step ran 4-12x slower than fp32 (docs/precision.md).
 
 The trainer records the choice with its reason (env.json, every metrics line, each
 checkpoint) and a resumed run keeps its recorded precision. Forcing "bf16" on a device
@@ -35,9 +40,11 @@ from netscale.spec import NetSpec
 
 logger = logging.getLogger(__name__)
 
-# CPU "auto": bf16 only while grouped/depthwise convs carry less than this share of the
-# multiply-adds (docs/precision.md has the measurements that set it).
-MAX_GROUPED_SHARE = 0.25
+# CPU "auto": bf16 only where the spec does at least this many multiply-adds in its other
+# layers per element its depthwise convs output. Measured (docs/precision.md): bf16 lost
+# at <= 602 (EfficientNetV2-B0) and won at >= 869 (ConvNeXt-atto) but for V2-S at 32 px
+# (905, x0.70); 700 lies in the gap. Our choice of value, from 52 points on one CPU.
+MIN_DENSE_PER_DEPTHWISE = 700
 # oneDNN ISA limits (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA) below bf16 arithmetic.
 _ONEDNN_NO_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE")
 _ONEDNN_NO_BF16 += ("AVX512_CORE_VNNI",)
@@ -48,14 +55,15 @@ class PrecisionChoice:
     """The precision a run trains in, what was asked for, and why.
 
     `capability` names the device's bf16 capability the rule read (e.g. "cpu AVX512
-    avx512_bf16" or "cuda sm_90"); `grouped_share` is the share of the spec's multiply-adds
-    in grouped or depthwise convolutions (CPU "auto" only)."""
+    avx512_bf16" or "cuda sm_90"); `dense_per_depthwise` is the spec's multiply-adds outside
+    depthwise convolutions per depthwise output element (CPU "auto" only; None without
+    depthwise convolutions)."""
 
     requested: str
     precision: str
     reason: str
     capability: str = ""
-    grouped_share: float | None = None
+    dense_per_depthwise: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for env.json."""
@@ -101,10 +109,14 @@ def bf16_capability(device: torch.device) -> tuple[bool, str]:
     return False, f"{device.type} (no bf16 rule)"
 
 
-def grouped_share(spec: NetSpec) -> float:
-    """Share of the spec's multiply-adds in grouped or depthwise convolutions (0..1)."""
+def dense_per_depthwise(spec: NetSpec) -> float | None:
+    """Multiply-adds of the spec's other layers (convs, linears, attention; biases aside) per
+    element its depthwise convolutions output; None when it has none. Independent of the
+    resolution up to rounding: both grow with the pixels."""
     c = count(spec)
-    return c.grouped_flops / c.flops if c.flops else 0.0
+    if not c.depthwise_acts:
+        return None
+    return (c.flops - c.bias_flops - c.depthwise_flops) / c.depthwise_acts
 
 
 def choose_precision(
@@ -144,17 +156,23 @@ def choose_precision(
             reason=f"native bf16 ({capability})",
             capability=capability,
         )
-    share = round(grouped_share(spec), 4) if spec is not None else 0.0
-    dense = share < MAX_GROUPED_SHARE
-    reason = (
-        f"bf16 units ({capability}); grouped/depthwise convs carry {100 * share:.0f}% of "
-        f"the multiply-adds ({'<' if dense else '>='} {100 * MAX_GROUPED_SHARE:.0f}%: "
-        f"{'bf16' if dense else 'fp32'} is faster, docs/precision.md)"
-    )
+    return _cpu_auto(spec, capability)
+
+
+def _cpu_auto(spec: NetSpec | None, capability: str) -> PrecisionChoice:
+    """CPU "auto" with bf16 units: bf16 unless depthwise convolutions weigh too much."""
+    ratio = dense_per_depthwise(spec) if spec is not None else None
+    fast = ratio is None or ratio >= MIN_DENSE_PER_DEPTHWISE
+    picked = "bf16" if fast else "fp32"
+    if ratio is None:
+        why = "no depthwise convs"
+    else:
+        sign = ">=" if fast else "<"
+        why = f"{ratio:.0f} multiply-adds per depthwise output {sign} {MIN_DENSE_PER_DEPTHWISE}"
     return PrecisionChoice(
         requested="auto",
-        precision="bf16" if dense else "fp32",
-        reason=reason,
+        precision=picked,
+        reason=f"bf16 units ({capability}); {why}: {picked} is faster (docs/precision.md)",
         capability=capability,
-        grouped_share=share,
+        dense_per_depthwise=None if ratio is None else round(ratio, 1),
     )
