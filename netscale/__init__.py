@@ -13,8 +13,7 @@ from netscale.api import (
 from netscale.complexity import Complexity
 from netscale.families import ModelInfo, get_spec, list_models, model_info
 from netscale.spec import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec, spec_id
-
-__version__ = "0.1.0"
+from netscale.version import __version__
 
 __all__ = [
     "Complexity",
@@ -24,6 +23,7 @@ __all__ = [
     "SpecError",
     "StageSpec",
     "StemSpec",
+    "__version__",
     "complexity",
     "create_model",
     "export",

@@ -1,29 +1,31 @@
-"""The public Python API. Functions that need torch import it when called, so
-`import netscale` stays light (the spec, family and complexity layers never import torch)."""
+"""The public Python API: a facade over the layers below, which nothing inside the package
+imports (tests/test_layers.py). Functions that need torch import it when called, so
+`import netscale` stays light (the spec, family and complexity layers never import torch).
+`resolve_spec` and `model_card` live in netscale/families/resolve.py."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
 from netscale.complexity import Complexity, count
-from netscale.families import get_spec, list_models, model_info
-from netscale.families.registry import apply_overrides
-from netscale.spec import NetSpec, load, spec_id, to_dict
+from netscale.families.resolve import model_card, resolve_spec
+
+__all__ = [
+    "complexity",
+    "create_model",
+    "export",
+    "import_weights",
+    "model_card",
+    "optimize_for_inference",
+    "profile",
+    "resolve_spec",
+    "train",
+]
+from netscale.spec import NetSpec
 
 if TYPE_CHECKING:
     import torch
-
-
-def resolve_spec(name_or_spec: str | os.PathLike[str] | NetSpec, /, **overrides: Any) -> NetSpec:
-    """A spec from a registered name, a `.yaml`/`.yml`/`.json` path or a `NetSpec`."""
-    if isinstance(name_or_spec, NetSpec):
-        return apply_overrides(name_or_spec, **overrides)
-    text = os.fspath(name_or_spec)
-    if text.lower().endswith((".yaml", ".yml", ".json")):
-        return apply_overrides(load(text), **overrides)
-    return get_spec(text, **overrides)
 
 
 def complexity(
@@ -60,29 +62,6 @@ def import_weights(
     from netscale.build.weights import import_weights as _import
 
     return _import(model, state_dict, source=source, strict=strict)
-
-
-def model_card(
-    name_or_spec: str | os.PathLike[str] | NetSpec, resolution: int | None = None
-) -> dict[str, Any]:
-    """Everything `netscale models show` prints, as plain data (JSON-ready).
-
-    Keys: name, spec_id, spec (the spec as a dict), complexity (flops in multiply-adds,
-    params, acts, bias_flops, resolution in pixels, parts), info (registered models only).
-    """
-    spec = resolve_spec(name_or_spec)
-    cx = count(spec, resolution)
-    info = None
-    # Registry facts apply only while the architecture is the registered one, unchanged.
-    if spec.name in list_models() and spec_id(get_spec(spec.name)) == spec_id(spec):
-        info = dataclasses.asdict(model_info(spec.name))
-    return {
-        "name": spec.name,
-        "spec_id": spec_id(spec),
-        "spec": to_dict(spec),
-        "complexity": dataclasses.asdict(cx),
-        "info": info,
-    }
 
 
 def train(

@@ -14,8 +14,10 @@ from torch import nn
 
 from netscale.build.builder import build
 from netscale.build.fuse import FuseError, optimize_for_inference
-from netscale.families.registry import apply_overrides, get_spec
-from netscale.spec import NetSpec, load
+from netscale.families import resolve_spec
+from netscale.families.registry import apply_overrides
+from netscale.spec import NetSpec
+from netscale.spec.io import atomic_path
 
 ModelLike = str | os.PathLike[str] | NetSpec | nn.Module
 
@@ -40,27 +42,13 @@ def load_model(
             )
         _check_resolution(resolution)
         return model, spec, resolution if resolution is not None else spec.resolution
-    spec = _spec_of(model)
+    spec = resolve_spec(model)
     if resolution is not None:
         _check_resolution(resolution)
         spec = apply_overrides(spec, resolution=resolution)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build(spec), spec, spec.resolution
-
-
-def _spec_of(model: object) -> NetSpec:
-    if isinstance(model, NetSpec):
-        return model
-    if isinstance(model, str | os.PathLike):
-        text = os.fspath(model)
-        if text.lower().endswith((".yaml", ".yml", ".json")):
-            return load(text)
-        return get_spec(text)
-    raise TypeError(
-        "model must be a registered name, a spec file (.yaml/.yml/.json), a NetSpec or an "
-        f"nn.Module, got {type(model).__name__}"
-    )
 
 
 def _check_resolution(resolution: object) -> None:
@@ -106,12 +94,8 @@ def export(
     x = torch.randn(max(batch, 2), in_width, res, res, generator=torch.Generator().manual_seed(0))
     first = next(iter(net.parameters()), None)
     x = x.to(first.device) if first is not None else x
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         _write(net, x, tmp, format)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

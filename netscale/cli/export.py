@@ -33,9 +33,9 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> str:
     """Run `netscale export` and return what it prints."""
-    from netscale.api import resolve_spec
     from netscale.build.export import export
     from netscale.complexity import count
+    from netscale.families import resolve_spec
 
     path = export(
         args.model,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from netscale.api import complexity
-from netscale.families import model_info
+from netscale.complexity import count
+from netscale.families import model_info, resolve_spec
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -34,7 +34,7 @@ def format_model_list(names: Sequence[str]) -> str:
     rows = []
     for name in names:
         info = model_info(name)
-        cx = complexity(name)
+        cx = count(resolve_spec(name))
         rows.append(
             (
                 name,

@@ -20,14 +20,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from netscale.api import model_card
 from netscale.cli import export as export_command
 from netscale.cli import profile as profile_command
 from netscale.cli import scale as scale_command
 from netscale.cli import study as study_command
 from netscale.cli import train as train_command
 from netscale.cli.format import format_card, format_model_list
-from netscale.families import list_models
+from netscale.families import list_models, model_card
 from netscale.families.registry import UnknownModelError
 from netscale.spec import SpecError
 

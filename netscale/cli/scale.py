@@ -13,8 +13,9 @@ import argparse
 import json
 from typing import Any
 
-from netscale.api import complexity, model_card, resolve_spec
 from netscale.cli.format import format_card, giga
+from netscale.complexity import count
+from netscale.families import model_card, resolve_spec
 from netscale.scaling import REGIMES, RULES, scale, scale_to
 from netscale.spec import NetSpec, save
 
@@ -103,6 +104,6 @@ def run(args: argparse.Namespace) -> str:
     card = model_card(spec)
     if args.json:
         return json.dumps({**card, "scaling": summary}, indent=2)
-    base_flops = complexity(base).flops
+    base_flops = count(resolve_spec(base)).flops
     text = _header(summary, base_flops, card["complexity"]["flops"]) + "\n\n" + format_card(card)
     return text + (f"\nsaved to {args.out}" if args.out else "")

@@ -105,7 +105,7 @@ EXIT_DIVERGED = 1  # the run ran but its loss became non-finite (stderr says whe
 def run_train(args: argparse.Namespace) -> tuple[str, int]:
     """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
     ConsoleProgress on stderr. Returns the JSON summary and the exit code (1: diverged)."""
-    from netscale.api import train
+    from netscale.training.loop import train
     from netscale.training.progress import ConsoleProgress
     from netscale.training.rundir import finite
     from netscale.training.tensorboard_log import MissingExtraError

@@ -28,55 +28,19 @@ images needs ``minival`` > 0.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from netscale.data.arrays import ArrayDataset, DataSplits
+from netscale.data.folder import load_folder
+from netscale.data.npz import load_npz
+
 __all__ = ["ArrayDataset", "DataSplits", "load_data", "stratified_split"]
 
 SOURCES = ("digits", "cifar10", "cifar100", "npz:PATH", "folder:PATH")
 _STATS_CHUNK = 4096  # images per chunk when computing mean/std (bounds float64 memory)
-
-
-@dataclass(frozen=True, slots=True)
-class ArrayDataset:
-    """Images and labels held in memory: ``images`` uint8 (N, C, H, W), ``labels`` int64 (N,)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    name: str
-
-    def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(
-                f"{self.name}: images must be uint8 (N, C, H, W), got "
-                f"{self.images.dtype} {tuple(self.images.shape)}"
-            )
-        if self.labels.dtype != torch.int64 or self.labels.shape != self.images.shape[:1]:
-            raise ValueError(
-                f"{self.name}: labels must be int64 of shape ({self.images.shape[0]},), got "
-                f"{self.labels.dtype} {tuple(self.labels.shape)}"
-            )
-        if not self.images.is_contiguous():
-            raise ValueError(f"{self.name}: images must be contiguous")
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-
-@dataclass(frozen=True, slots=True)
-class DataSplits:
-    """Train and held-out sets, class count and train per-channel statistics in [0, 1]."""
-
-    train: ArrayDataset
-    test: ArrayDataset
-    num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    skipped: int = 0
-    class_names: tuple[str, ...] = ()
 
 
 def load_data(
@@ -113,12 +77,8 @@ def _load_source(
     if source in ("cifar10", "cifar100"):
         return (*_load_cifar(source, root), 0)
     if kind == "npz" and arg:
-        from netscale.data.npz import load_npz
-
         return (*load_npz(Path(arg).expanduser()), 0)
     if kind == "folder" and arg:
-        from netscale.data.folder import load_folder
-
         return load_folder(Path(arg).expanduser())
     hint = ""
     if source.endswith(".npz"):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from netscale.data.datasets import ArrayDataset
+from netscale.data.arrays import ArrayDataset
 
 __all__ = ["IMAGE_EXTENSIONS", "MAX_CORRUPT_FRACTION", "load_folder"]
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from netscale.data.datasets import ArrayDataset
+from netscale.data.arrays import ArrayDataset
 
 __all__ = ["load_npz"]
 

@@ -17,6 +17,7 @@ from netscale.families.registry import (
     model_info,
     register,
 )
+from netscale.families.resolve import model_card, resolve_spec
 
 __all__ = [
     "ModelInfo",
@@ -25,6 +26,8 @@ __all__ = [
     "UnknownModelError",
     "get_spec",
     "list_models",
+    "model_card",
     "model_info",
     "register",
+    "resolve_spec",
 ]

@@ -26,7 +26,7 @@ from netscale.profiling.device import resolve_device
 from netscale.profiling.measure import ProfileResult, profile
 from netscale.space import get_space, sample
 from netscale.spec import NetSpec
-from netscale.spec.io import atomic_write_text
+from netscale.spec.io import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -266,14 +266,12 @@ def write_study(result: StudyResult, out: str | os.PathLike[str]) -> dict[str, P
         "table": out / "correlation.md",
         "plot": out / "correlation.png",
     }
-    atomic_write_text(paths["json"], json.dumps(result.to_dict(), indent=2) + "\n")
-    atomic_write_text(paths["csv"], points_csv(result.points))
-    atomic_write_text(paths["table"], markdown_table(result))
+    atomic_write(paths["json"], json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write(paths["csv"], points_csv(result.points))
+    atomic_write(paths["table"], markdown_table(result))
     buffer = io.BytesIO()
     plot_study(result).savefig(buffer, format="png", dpi=120)
-    tmp = paths["plot"].with_name(f".{paths['plot'].name}.tmp-{os.getpid()}")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, paths["plot"])
+    atomic_write(paths["plot"], buffer.getvalue())
     return paths
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from netscale.spec.io import atomic_write_text
+from netscale.spec.io import atomic_write
 
 
 def resolve_device(name: str | torch.device | None) -> torch.device:
@@ -132,7 +132,7 @@ def _record_peak(fingerprint: str, rate: float) -> float:
         table[fingerprint] = best
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(table, indent=1, sort_keys=True) + "\n")
+            atomic_write(path, json.dumps(table, indent=1, sort_keys=True) + "\n")
         except OSError:
             pass
     return best

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from netscale.spec.io import check_keys as spec_check_keys
 
 
 class SpaceError(ValueError):
@@ -124,11 +125,5 @@ def _grid(param: Param) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_keys(path: str, data: dict, allowed: list[str]) -> None:
-    """Raise SpaceError for the first key of `data` not in `allowed`, with a close match."""
-    unknown = sorted(set(data) - set(allowed), key=str)
-    if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        where = f"{path}.{key}" if path else str(key)
-        raise SpaceError(f"unknown key {where!r}{hint}; allowed keys: {', '.join(allowed)}")
+    """SpaceError for the first key of `data` not in `allowed` (spec.io's one check)."""
+    spec_check_keys(data, allowed, where=path, error=SpaceError)

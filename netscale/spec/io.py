@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +54,33 @@ def to_dict(spec: NetSpec) -> dict[str, Any]:
     return out
 
 
+def check_keys(
+    data: Mapping[Any, Any],
+    allowed: Iterable[str],
+    *,
+    where: str = "",
+    error: Callable[[str], Exception] = SpecError,
+    what: str = "key",
+) -> None:
+    """Raise `error(message)` for the first key of `data` not in `allowed`, naming its path (`where`
+    prefixes it), the closest allowed key and every allowed one. The one unknown-key check
+    of the package (specs, recipes, spaces, study configs):
+    "unknown key 'stages[1].widht' (did you mean 'width'?); allowed keys: block, ..."."""
+    allowed = list(allowed)
+    unknown = sorted(set(data) - set(allowed), key=str)  # YAML keys need not be strings
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    shown = f"{where}.{key}" if where else key
+    raise error(f"unknown {what} {shown!r}{hint}; allowed {what}s: {', '.join(allowed)}")
+
+
 def _build(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise SpecError(f"{path} must be a mapping of field names to values, got {data!r}")
-    allowed = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(allowed), key=str)  # YAML keys need not be strings
-    if unknown:
-        where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise SpecError(f"unknown key {where!r}; allowed keys: {', '.join(allowed)}")
+    check_keys(data, [f.name for f in dataclasses.fields(cls)], where=path)
     required = [
         f.name
         for f in dataclasses.fields(cls)
@@ -179,18 +201,33 @@ def loads(text: str) -> NetSpec:
     return from_dict(data)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory and a rename,
-    so a reader (or a crash) sees the old file or the new one, never a partial one."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for the caller to write; renamed onto `path` when the
+    block ends, removed if it raises. A reader (or a crash) sees the old file or the new
+    one, never a partial one. The one atomic writer of the package: every file netscale
+    writes in place goes through here (or `atomic_write`)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write `data` (text as UTF-8, or bytes) to `path` atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding="utf-8")
 
 
 def save(spec: NetSpec, path: str | os.PathLike[str]) -> Path:
     """Write a spec to `.yaml`/`.yml`/`.json` atomically (temp file, then rename)."""
     path = Path(path)
-    atomic_write_text(path, dumps(spec, _format_of(path)))
+    atomic_write(path, dumps(spec, _format_of(path)))
     return path
 
 

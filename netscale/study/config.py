@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from netscale.spec.io import load_yaml_mapping, yaml_load
+from netscale.spec.io import check_keys, load_yaml_mapping, yaml_load
 
 PLANNERS = ("design_space", "scaling", "compound_search", "ablation")
 
@@ -63,10 +63,7 @@ def parse_config(data: Any, *, source: str = "config") -> StudyConfig:
         raise StudyConfigError(
             f"{source}: planner={planner!r} is invalid; allowed: {', '.join(PLANNERS)}"
         )
-    unknown = sorted(set(data) - _TOP - {planner})
-    if unknown:
-        allowed = ", ".join(sorted(_TOP | {planner}))
-        raise StudyConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {allowed}")
+    check_keys(data, sorted(_TOP | {planner}), error=lambda m: StudyConfigError(f"{source}: {m}"))
     section = data.get(planner)
     if not isinstance(section, dict):
         raise StudyConfigError(

@@ -13,12 +13,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from netscale.api import resolve_spec
 from netscale.complexity import count
+from netscale.families import resolve_spec
 from netscale.families.resnet import resnet
 from netscale.scaling import compound, compound_grid, parse_flops, scale_dims, scale_to
 from netscale.scaling import resolution as at_resolution
 from netscale.spec import NetSpec, SpecError, spec_id, to_dict
+from netscale.spec.io import check_keys
 from netscale.study.config import StudyConfig, StudyConfigError
 from netscale.study.store import TrialPlan
 from netscale.training.recipe import load_recipe, recipe_to_dict
@@ -43,12 +44,12 @@ def plan(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
 
 def _section(config: StudyConfig, allowed: dict[str, Any]) -> dict[str, Any]:
     """The planner section with defaults filled in; unknown keys are an error."""
-    unknown = sorted(set(config.section) - set(allowed))
-    if unknown:
-        raise StudyConfigError(
-            f"{config.name}: unknown key {config.planner}.{unknown[0]}; allowed: "
-            f"{', '.join(sorted(allowed))}"
-        )
+    check_keys(
+        config.section,
+        sorted(allowed),
+        where=config.planner,
+        error=lambda message: StudyConfigError(f"{config.name}: {message}"),
+    )
     return {**allowed, **config.section}
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from netscale.spec.io import atomic_write
 from netscale.study.findings import Trial, by_group, completed, error_of, recommend
 from netscale.study.sections import PNG_NAMES, Section, build_sections, format_number, html_table
 from netscale.study.store import precision_counts
@@ -120,19 +120,6 @@ def summary_table(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
 # Writing --------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same directory, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _html(study: Mapping[str, Any], trials: Sequence[Trial], sections: list[Section]) -> str:
     title = html.escape(f"Study {study.get('name', '?')}")
     created = html.escape(str(study.get("created", "?")))
@@ -176,10 +163,10 @@ def write_report(
     written = set()
     for sec in sections:
         for name, png in sec.images:
-            _atomic_write(png_dir / f"{name}.png", png)
+            atomic_write(png_dir / f"{name}.png", png)
             written.add(name)
     for name in set(PNG_NAMES) - written:
         (png_dir / f"{name}.png").unlink(missing_ok=True)
     path = out / "report.html"
-    _atomic_write(path, _html(study, trials, sections).encode("utf-8"))
+    atomic_write(path, _html(study, trials, sections).encode("utf-8"))
     return path

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from netscale.spec.io import atomic_write_text
+from netscale.spec.io import atomic_write
 
 STATE = "state.pt"
 PARTIAL = ".tmp-ckpt-*"
@@ -66,7 +66,7 @@ def save_checkpoint(
             os.fsync(f.fileno())
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    atomic_write_text(folder / "latest", final.name + "\n")
+    atomic_write(folder / "latest", final.name + "\n")
     for old in folder.glob("ckpt-*"):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)

@@ -11,12 +11,11 @@ import torch
 
 from netscale.profiling.device import device_name
 from netscale.training.precision import bf16_capability
+from netscale.version import __version__
 
 
 def environment(device: torch.device) -> dict[str, Any]:
     """Versions, device, threads and the git commit of the netscale checkout (if any)."""
-    import netscale
-
     sha = None
     repo = Path(__file__).resolve().parents[2]
     try:
@@ -31,7 +30,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         sha = None
     return {
-        "netscale": netscale.__version__,
+        "netscale": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -4,7 +4,6 @@ in netscale/training/recipes/ or from a user's file, with field overrides. No to
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from netscale.spec.io import load_yaml_mapping
+from netscale.spec.io import check_keys, load_yaml_mapping
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "constant")
@@ -152,15 +151,9 @@ def recipe_from_dict(data: dict[str, Any], **overrides: Any) -> Recipe:
     """A validated recipe from plain data plus overrides; unknown keys are an error."""
     if not isinstance(data, dict):
         raise RecipeError(f"a recipe must be a mapping of field names to values, got {data!r}")
-    fields = {f.name for f in dataclasses.fields(Recipe)}
+    fields = sorted(f.name for f in dataclasses.fields(Recipe))
     merged = {**data, **overrides}
-    unknown = sorted(set(merged) - fields, key=str)  # YAML keys need not be strings
-    if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), fields, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise RecipeError(
-            f"unknown recipe key {unknown[0]!r}{hint}; allowed: " + ", ".join(sorted(fields))
-        )
+    check_keys(merged, fields, error=RecipeError, what="recipe key")
     return Recipe(**merged)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from netscale.spec import NetSpec, SpecError, load, save, to_dict
-from netscale.spec.io import atomic_write_text
+from netscale.spec.io import atomic_write
 from netscale.training.checkpoint import clean_partial, latest_checkpoint
 from netscale.training.recipe import Recipe, RecipeError, recipe_from_dict, recipe_to_dict
 
@@ -47,13 +47,13 @@ def finite(data: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     """`data` as indented JSON (non-finite floats as null), written atomically."""
-    atomic_write_text(path, json.dumps(finite(data), indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(finite(data), indent=2, allow_nan=False) + "\n")
 
 
 def write_metrics(out: Path, metrics: list[dict[str, Any]]) -> None:
     """metrics.jsonl: one JSON line per epoch, replaced atomically."""
     lines = (json.dumps(finite(m), allow_nan=False) + "\n" for m in metrics)
-    atomic_write_text(out / "metrics.jsonl", "".join(lines))
+    atomic_write(out / "metrics.jsonl", "".join(lines))
 
 
 def read_metrics(out: Path, *, upto_epoch: int) -> list[dict[str, Any]]:

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from netscale.api import resolve_spec
 from netscale.build import build
 from netscale.complexity import count
 from netscale.data import ArrayDataset, DataSplits, load_data, steps_per_epoch
+from netscale.families import resolve_spec
 from netscale.spec import NetSpec
 from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint

@@ -31,7 +31,10 @@ def test_spec_ids_differ_between_models_and_ignore_the_name():
 def test_unknown_keys_are_errors_with_their_path():
     data = to_dict(netscale.get_spec("resnet_18"))
     data["stages"][1]["widht"] = 3
-    with pytest.raises(SpecError, match=r"unknown key 'stages\[1\]\.widht'; allowed keys: block"):
+    with pytest.raises(
+        SpecError,
+        match=r"unknown key 'stages\[1\]\.widht' \(did you mean 'width'\?\); allowed keys: block",
+    ):
         from_dict(data)
     data = to_dict(netscale.get_spec("resnet_18"))
     data["stem"]["colour"] = 1

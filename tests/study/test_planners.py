@@ -98,7 +98,7 @@ def test_every_example_plans():
         ({"design_space": {"flops": ["1T", "2T"]}}, "band"),
         ({"design_space": {"flops": [1]}}, r"expected \[low, high\]"),
         ({"design_space": {"samples": 500, "max_draws": 2000}}, "of 500"),
-        ({"design_space": {"depth": 3}}, "unknown key design_space.depth"),
+        ({"design_space": {"depth": 3}}, "unknown key 'design_space.depth'"),
     ],
 )
 def test_bad_configs_are_named(changes, message):
