@@ -7,34 +7,19 @@ terminal, one line per epoch otherwise (logs, pipes); the JSON summary goes to s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
 
-# recipe fields settable from the command line: flag -> (field, type)
-_FIELDS = {
-    "epochs": int,
-    "batch_size": int,
-    "lr": float,
-    "weight_decay": float,
-    "warmup_epochs": float,
-    "label_smoothing": float,
-    "ema_decay": float,
-    "dropout_rate": float,
-    "drop_path_rate": float,
-    "resolution": int,
-    "min_resolution": int,
-    "precision": str,
-    "progressive": str,
-    "mixup_alpha": float,
-    "randaug_magnitude": float,
-}
-# boolean recipe fields: --flag sets True, --no-flag False, absent keeps the recipe's
-_SWITCHES = {
+# Every Recipe field is a flag (generated, so a new field needs no CLI edit): --epochs N,
+# --batch-size N, ...; a boolean field is --field / --no-field. Absent: the recipe's value.
+# `name` and `source` describe a recipe file, they do not change training.
+_NOT_FLAGS = ("name", "source")
+_HELP = {
+    "compile": "torch.compile the model",
     "sync_bn": "SyncBatchNorm across ranks (CUDA only)",
     "eval_flip": "also report top-1 with flip test-time augmentation",
-}
-_HELP = {
     "precision": "auto (bf16 on bf16 hardware unless depthwise convs dominate; "
     "docs/precision.md), fp32 or bf16",
     "resolution": "training resolution in pixels (default: the data's, raised to the "
@@ -62,27 +47,37 @@ def add_parsers(commands: Any) -> None:
         default=0.0,
         help="hold out this fraction of the training set as the test split",
     )
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
         "--tensorboard",
         action="store_true",
         help="write TensorBoard scalars to OUT/tensorboard (needs netscale[tensorboard])",
     )
-    for name, kind in _FIELDS.items():
-        p.add_argument(
-            "--" + name.replace("_", "-"),
-            type=kind,
-            default=None,
-            help=_HELP.get(name, f"override the recipe's {name}"),
-        )
-    for name, text in _SWITCHES.items():
-        p.add_argument(
-            "--" + name.replace("_", "-"),
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help=f"{text} (default: the recipe's)",
-        )
+    _add_recipe_flags(p)
     _add_eval(commands)
+
+
+def recipe_flags() -> dict[str, type]:
+    """Recipe field -> its Python type (int, float, str or bool), for every field that is
+    a command-line flag."""
+    from netscale.training.recipe import Recipe
+
+    kinds = {"int": int, "float": float, "str": str, "bool": bool}
+    return {
+        f.name: kinds[str(f.type).replace(" | None", "")]
+        for f in dataclasses.fields(Recipe)
+        if f.name not in _NOT_FLAGS
+    }
+
+
+def _add_recipe_flags(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("recipe overrides (default: the recipe's value)")
+    for name, kind in recipe_flags().items():
+        flag = "--" + name.replace("_", "-")
+        text = _HELP.get(name, f"the recipe's {name}")
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            group.add_argument(flag, type=kind, default=None, help=text)
 
 
 def _add_eval(commands: Any) -> None:
@@ -110,10 +105,7 @@ def run_train(args: argparse.Namespace) -> tuple[str, int]:
     from netscale.training.rundir import finite
     from netscale.training.tensorboard_log import MissingExtraError
 
-    names = [*_FIELDS, *_SWITCHES]
-    overrides = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    if args.compile:
-        overrides["compile"] = True
+    overrides = {k: getattr(args, k) for k in recipe_flags() if getattr(args, k) is not None}
     try:
         with ConsoleProgress() as progress:
             result = train(

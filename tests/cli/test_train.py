@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 import torch
 
 from netscale.cli.main import main
@@ -65,3 +66,31 @@ def test_tensorboard_missing_is_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "pip install 'netscale[tensorboard]'" in err
+
+
+class _Called(Exception):
+    pass
+
+
+def test_every_recipe_field_is_a_flag(monkeypatch):
+    """The flags are generated from Recipe: a new field needs no CLI edit."""
+    import dataclasses
+
+    from netscale.cli import train as train_cli
+    from netscale.training.recipe import Recipe
+
+    seen = {}
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise _Called
+
+    monkeypatch.setattr("netscale.training.loop.train", fake_train)
+    flags = train_cli.recipe_flags()
+    assert set(flags) == {f.name for f in dataclasses.fields(Recipe)} - {"name", "source"}
+    args = ["train", "tiny", "--out", "x", "--warmup-epochs", "0.5", "--no-channels-last"]
+    with pytest.raises(_Called):
+        main([*args, "--min-mixup-alpha", "0.1", "--compile"])
+    assert seen["warmup_epochs"] == 0.5 and seen["channels_last"] is False
+    assert seen["min_mixup_alpha"] == 0.1 and seen["compile"] is True
+    assert "lr" not in seen  # absent flags keep the recipe's value
