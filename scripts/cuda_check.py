@@ -37,7 +37,7 @@ from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, load
 from netscale.training.loop import TIMING_KEYS
 from netscale.training.precision import choose_precision
 from netscale.training.runs import evaluate_run
-from netscale.training.state import place_data
+from netscale.training.setup import place_data
 
 OVERRIDES = dict(
     epochs=2,

@@ -10,6 +10,7 @@ there is nothing to synchronize and `sync_bn` changes nothing.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,12 +18,34 @@ import torch.distributed as torch_dist
 from torch import nn
 
 
-def init() -> tuple[int, int]:
-    """(rank, world size); initializes the process group under torchrun (gloo on CPU,
-    NCCL on CUDA), or returns (0, 1) for a single process."""
+@dataclass(frozen=True, slots=True)
+class Ranks:
+    """This process's place among the ranks of a run: rank r of `world` (one process: 0 of
+    1). The run's distributed context: it travels inside the Run, not through every call."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        """The rank that writes files and reports progress."""
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        barrier()
+
+    def broadcast(self, obj: Any) -> Any:
+        """The main rank's `obj` on every rank."""
+        return broadcast_object(obj)
+
+
+def init() -> Ranks:
+    """This process's ranks; initializes the process group under torchrun (gloo on CPU,
+    NCCL on CUDA), or returns rank 0 of 1 for a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1
+        return Ranks()
     # Ranks on one machine share its cores; oversubscribed threads stall every small op.
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
@@ -31,7 +54,7 @@ def init() -> tuple[int, int]:
         torch_dist.init_process_group(backend=backend)
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    return torch_dist.get_rank(), torch_dist.get_world_size()
+    return Ranks(torch_dist.get_rank(), torch_dist.get_world_size())
 
 
 def barrier() -> None:

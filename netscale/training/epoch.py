@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from netscale.complexity import count
@@ -20,12 +19,12 @@ from netscale.data import AugmentConfig, steps_per_epoch, train_batch
 from netscale.data import train_batches as index_batches
 from netscale.profiling.device import raise_peak
 from netscale.training.evaluate import evaluate, to_device
-from netscale.training.optim import set_lr, update_ema
 from netscale.training.precision import autocast_dtype
 from netscale.training.progress import Hooks
 from netscale.training.recipe import Recipe
+from netscale.training.run import Run
 from netscale.training.schedule import Stage, learning_rate, stage_at
-from netscale.training.state import RunState
+from netscale.training.step import update
 
 SYNC_EVERY_CUDA = 16  # CUDA: steps between reads of the loss (divergence check, progress)
 
@@ -59,17 +58,12 @@ def _set_dropout(model: nn.Module, rate: float | None) -> None:
 
 
 def _train_step(
-    run: RunState,
-    train_model: nn.Module,
-    idx: torch.Tensor,
-    i: int,
-    n_steps: int,
-    stage: Stage,
-    rank: int,
+    run: Run, train_model: nn.Module, idx: torch.Tensor, i: int, n_steps: int, stage: Stage
 ) -> torch.Tensor:
-    """One optimizer step on index batch `idx` (step `i` of the epoch); returns the loss."""
+    """Step `i` of the epoch on index batch `idx`: seed its randomness, make the batch,
+    and apply the pure update (step.py); returns the loss."""
     r, data = run.recipe, run.data
-    g = _step_generator(run.seed, run.epoch, i, rank)
+    g = _step_generator(run.seed, run.epoch, i, run.ranks.rank)
     torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout, drop path
     idx = idx.to(data.train.images.device)
     x, y = train_batch(
@@ -84,30 +78,28 @@ def _train_step(
         channels_last=r.channels_last,
     )
     run.lr = learning_rate(r, run.step, n_steps)
-    set_lr(run.optimizer, run.lr)
-    dtype = autocast_dtype(run.precision)
-    with torch.autocast(run.device.type, dtype=dtype, enabled=dtype is not None):
-        logits = train_model(x)
-    loss = torch.sum(-y * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
-    run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if r.grad_clip:
-        nn.utils.clip_grad_norm_(run.model.parameters(), r.grad_clip)
-    run.optimizer.step()
-    if run.ema is not None:
-        update_ema(run.ema, run.model, r.ema_decay)
+    loss = update(
+        run.model,
+        train_model,
+        run.optimizer,
+        run.ema,
+        x,
+        y,
+        lr=run.lr,
+        autocast=autocast_dtype(run.precision),
+        grad_clip=r.grad_clip,
+        ema_decay=r.ema_decay,
+    )
     run.step += 1
-    return loss.detach()
+    return loss
 
 
-def train_epoch(
-    run: RunState, train_model: nn.Module, rank: int, world: int, hooks: Hooks
-) -> tuple[float, int, float] | None:
+def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> tuple[float, int, float] | None:
     """One epoch; returns (mean loss, images, seconds) or None when the loss diverged.
 
     The loss is summed on the device (float64) and read every `sync_every` steps: a
     non-finite sum stops the epoch (on CUDA up to 15 steps late; the epoch is discarded)."""
-    r, data = run.recipe, run.data
+    r, data, (rank, world) = run.recipe, run.data, (run.ranks.rank, run.ranks.world)
     stage = stage_at(run.stages, run.epoch)
     _set_dropout(run.model, stage.dropout_rate)
     per_rank = r.batch_size // world
@@ -121,20 +113,20 @@ def train_epoch(
         n_train, per_rank, seed=run.seed, epoch=run.epoch, rank=rank, world_size=world
     )
     for i, idx in enumerate(batches):
-        loss = _train_step(run, train_model, idx, i, n_steps, stage, rank)
+        loss = _train_step(run, train_model, idx, i, n_steps, stage)
         loss_sum += loss
         if (i + 1) % sync_every and i + 1 < n_steps:
             continue
         total, last = torch.stack([loss_sum, loss.double()]).tolist()
         if total != total or abs(total) == float("inf"):  # NaN or inf
             return None
-        if hooks.wants_steps and rank == 0:
+        if hooks.wants_steps and run.ranks.main:
             hooks.step(_step_event(run, i + 1, n_steps, last, (i + 1) * per_rank * world, t0))
     return total / max(n_steps, 1), n_steps * per_rank * world, time.perf_counter() - t0
 
 
 def _step_event(
-    run: RunState, step: int, n_steps: int, loss: float, images: int, t0: float
+    run: Run, step: int, n_steps: int, loss: float, images: int, t0: float
 ) -> dict[str, Any]:
     """What on_step hooks receive (progress.py)."""
     return {
@@ -150,7 +142,7 @@ def _step_event(
     }
 
 
-def _evaluate_both(run: RunState, rank: int, world: int) -> dict[str, Any]:
+def _evaluate_both(run: Run) -> dict[str, Any]:
     """Test metrics of the model and of its EMA (None without EMA)."""
     r, data = run.recipe, run.data
     kw = dict(
@@ -160,8 +152,8 @@ def _evaluate_both(run: RunState, rank: int, world: int) -> dict[str, Any]:
         batch_size=r.eval_batch_size,
         device=run.device,
         precision=run.precision,
-        rank=rank,
-        world_size=world,
+        rank=run.ranks.rank,
+        world_size=run.ranks.world,
         channels_last=r.channels_last,
         flip=r.eval_flip,
     )
@@ -181,16 +173,14 @@ def _evaluate_both(run: RunState, rank: int, world: int) -> dict[str, Any]:
     }
 
 
-def epoch_metrics(
-    run: RunState, loss: float, images: int, seconds: float, rank: int, world: int
-) -> dict[str, Any]:
+def epoch_metrics(run: Run, loss: float, images: int, seconds: float) -> dict[str, Any]:
     """The metrics line of the epoch just trained: losses, test top-1 (model, EMA, flip
     TTA), lr, stage settings, precision, images/s, MFU, epoch seconds, peak CUDA memory."""
     stage = stage_at(run.stages, run.epoch)
-    test = _evaluate_both(run, rank, world)
+    test = _evaluate_both(run)
     rate = images / seconds if seconds > 0 else 0.0
     macs = count(run.spec, stage.resolution).flops  # per image, forward
-    achieved = 3 * macs * rate / world  # per device; fwd + bwd ~ 3x fwd
+    achieved = 3 * macs * rate / run.ranks.world  # per device; fwd + bwd ~ 3x fwd
     # The device did this much, so its peak is at least this (a probe under load measures
     # low): MFU never exceeds 1.
     peak = raise_peak(run.device, autocast_dtype(run.precision) or torch.float32, achieved)

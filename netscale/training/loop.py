@@ -1,8 +1,9 @@
 """The training loop: recipe + data + spec -> a trained model and a run directory.
 
-`train` sets the run up (state.py), resolves its precision, runs epochs (epoch.py), writes
-metrics and an atomic checkpoint after each (rank 0), and reports progress to the caller's
-hook (progress.py) and optionally to TensorBoard. Every random choice derives from
+`train` creates the Run (run.py: set-up, run directory, checkpoint format, ranks), opens
+it (new, restarted or resumed; precision settled), runs the epoch loop (an epoch in
+epoch.py, a step in step.py), and reports progress to the caller's hook (progress.py) and
+optionally to TensorBoard. Every random choice derives from
 (seed, epoch, step, rank), so a run resumed from its last epoch checkpoint replays the
 interrupted epoch exactly and ends bit-identical to an uninterrupted run (CPU,
 deterministic kernels, same thread count); the precision a run chose is recorded in each
@@ -11,7 +12,6 @@ checkpoint and kept on resume.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,13 +26,11 @@ from netscale.data import steps_per_epoch
 from netscale.profiling.device import resolve_device
 from netscale.training import distributed as dist
 from netscale.training import rundir
-from netscale.training.checkpoint import save_checkpoint
-from netscale.training.env import environment
 from netscale.training.epoch import epoch_metrics, train_epoch
 from netscale.training.precision import PrecisionChoice
 from netscale.training.progress import Hooks, Progress
-from netscale.training.recipe import load_recipe, recipe_to_dict
-from netscale.training.state import RunState, restore, run_precision, setup_run
+from netscale.training.recipe import load_recipe
+from netscale.training.run import Run
 from netscale.training.tensorboard_log import TensorBoardLog, require_tensorboard
 
 __all__ = ["TIMING_KEYS", "Progress", "RunResult", "train"]
@@ -83,30 +81,39 @@ def train(
     `tensorboard` also writes scalars to OUT/tensorboard."""
     rec = load_recipe(recipe, **overrides)
     Hooks(progress)  # a progress that is not callable fails here, before any work
-    rank, world = dist.init()
+    ranks = dist.init()
     dev = resolve_device(device)
-    if world > 1 and rec.batch_size % world:
-        raise ValueError(f"batch_size={rec.batch_size} must be divisible by the {world} ranks")
-    dist.check_sync_bn(rec.sync_bn, dev, world)
+    if ranks.world > 1 and rec.batch_size % ranks.world:
+        raise ValueError(
+            f"batch_size={rec.batch_size} must be divisible by the {ranks.world} ranks"
+        )
+    dist.check_sync_bn(rec.sync_bn, dev, ranks.world)
     if tensorboard:
         if out is None:
             raise ValueError("tensorboard=True needs a run directory: pass out=... (--out)")
-        if rank == 0:
+        if ranks.main:
             require_tensorboard()  # fail before any work when the package is missing
-    run = setup_run(
-        model, data, rec, Path(out) if out is not None else None, seed, dev, minival, world
+    run = Run.create(
+        model,
+        data,
+        rec,
+        Path(out) if out is not None else None,
+        seed=seed,
+        device=dev,
+        minival=minival,
+        ranks=ranks,
     )
-    choice = _begin(run, resume, rank, world)
-    train_model = dist.wrap(run.model, dev, world, sync_bn=rec.sync_bn)
+    choice = run.open(resume)
+    train_model = dist.wrap(run.model, dev, ranks.world, sync_bn=rec.sync_bn)
     if rec.compile:
         train_model = torch.compile(train_model, dynamic=rec.progressive != "none")
     board = None
-    if tensorboard and rank == 0 and run.out is not None:  # purge steps past the checkpoint
+    if tensorboard and ranks.main and run.out is not None:  # purge steps past the checkpoint
         board = TensorBoardLog(run.out / "tensorboard", purge_step=run.step or None)
-    hooks = Hooks(progress, board) if rank == 0 else Hooks()
+    hooks = Hooks(progress, board) if ranks.main else Hooks()
     try:
-        hooks.start(_start_info(run, choice, world))
-        result = _loop(run, train_model, rank, world, hooks)
+        hooks.start(_start_info(run, choice))
+        result = _loop(run, train_model, hooks)
         hooks.end(result)
     finally:
         if board is not None:
@@ -114,30 +121,7 @@ def train(
     return result
 
 
-def _begin(run: RunState, resume: bool, rank: int, world: int) -> PrecisionChoice:
-    """Create or check the run directory (rank 0), restore the checkpoint when resuming,
-    settle the precision on every rank, and record it (env.json of a new run)."""
-    note = None
-    if rank == 0 and run.out is not None:
-        note = rundir.prepare(
-            run.out, spec=run.spec, recipe=run.recipe, data_info=run.data_info, resume=resume
-        )
-        if note:
-            run.notes.append(note)
-    fresh = dist.broadcast_object(note is not None)  # False: resume the checkpoint
-    dist.barrier()
-    saved = restore(run) if resume and not fresh else None
-    choice = dist.broadcast_object(run_precision(run, saved) if rank == 0 else None)
-    run.precision = choice.precision
-    if rank == 0 and run.out is not None:
-        if fresh:
-            env = {**environment(run.device), "world_size": world, "precision": choice.to_dict()}
-            rundir.write_json(run.out / "env.json", env)
-        rundir.write_metrics(run.out, run.metrics)  # drop lines the checkpoint does not hold
-    return choice
-
-
-def _start_info(run: RunState, choice: PrecisionChoice, world: int) -> dict[str, Any]:
+def _start_info(run: Run, choice: PrecisionChoice) -> dict[str, Any]:
     """What on_start hooks receive: the model, data, device, precision and schedule."""
     c, r = count(run.spec), run.recipe
     n_train = len(run.data.train.labels)
@@ -150,65 +134,49 @@ def _start_info(run: RunState, choice: PrecisionChoice, world: int) -> dict[str,
         "train_images": n_train,
         "test_images": len(run.data.test.labels),
         "device": str(run.device),
-        "world_size": world,
+        "world_size": run.ranks.world,
         "precision": choice.precision,
         "precision_reason": f"{choice.requested}: {choice.reason}",
         "epochs": r.epochs,
         "start_epoch": run.epoch,
-        "steps_per_epoch": steps_per_epoch(n_train, r.batch_size // world, world),
+        "steps_per_epoch": steps_per_epoch(
+            n_train, r.batch_size // run.ranks.world, run.ranks.world
+        ),
         "batch_size": r.batch_size,
         "out": None if run.out is None else str(run.out),
         "notes": list(run.notes),
     }
 
 
-def _save(run: RunState) -> None:
-    """Rank 0: metrics.jsonl, then the epoch's checkpoint (atomic)."""
-    assert run.out is not None  # callers check; not user input
-    rundir.write_metrics(run.out, run.metrics)
-    state = {
-        "optimizer": run.optimizer.state_dict(),
-        "step": run.step,
-        "seed": run.seed,
-        "precision": run.precision,
-        "recipe": recipe_to_dict(run.recipe),
-        # The epochs' metrics lines travel with the weights: a damaged or emptied
-        # metrics.jsonl is rewritten from here on resume.
-        "metrics": json.dumps(rundir.finite(run.metrics), allow_nan=False),
-    }
-    save_checkpoint(
-        run.out / "checkpoints", epoch=run.epoch, model=run.model, ema=run.ema, state=state
-    )
-
-
-def _loop(run: RunState, train_model: nn.Module, rank: int, world: int, hooks: Hooks) -> RunResult:
+def _loop(run: Run, train_model: nn.Module, hooks: Hooks) -> RunResult:
+    """The epoch loop: train, measure, record and checkpoint each epoch until the recipe's
+    last, or until the loss diverges."""
     t_start, status, message = time.perf_counter(), "completed", ""
     images, seconds = 0, 0.0  # this call's training images and seconds
     while run.epoch < run.recipe.epochs:
         if run.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(run.device)
-        result = train_epoch(run, train_model, rank, world, hooks)
+        result = train_epoch(run, train_model, hooks)
         if result is None:
             status, message = "diverged", _diverged_message(run)
             break
         loss, n, dt = result
         images, seconds = images + n, seconds + dt
-        line = epoch_metrics(run, loss, n, dt, rank, world)
+        line = epoch_metrics(run, loss, n, dt)
         line["wall_s"] = round(run.wall_offset + time.perf_counter() - t_start, 3)
         run.metrics.append(line)
         run.epoch += 1
-        if rank == 0 and run.out is not None:
-            _save(run)
+        run.save()
         hooks.epoch(line)
     result = _result(run, status, message, time.perf_counter() - t_start, images, seconds)
-    if rank == 0 and run.out is not None:
+    if run.ranks.main and run.out is not None:
         summary = {k: v for k, v in asdict(result).items() if k != "metrics"}
         summary["out"] = str(run.out)
         rundir.write_json(run.out / "result.json", summary)
     return result
 
 
-def _diverged_message(run: RunState) -> str:
+def _diverged_message(run: Run) -> str:
     """What a diverged run tells the user: where, what was kept, what to try."""
     text = f"the training loss became non-finite (NaN or inf) in epoch {run.epoch + 1}"
     if run.out is not None and run.epoch > 0:
@@ -219,7 +187,7 @@ def _diverged_message(run: RunState) -> str:
 
 
 def _result(
-    run: RunState, status: str, message: str, wall: float, images: int, seconds: float
+    run: Run, status: str, message: str, wall: float, images: int, seconds: float
 ) -> RunResult:
     """The RunResult of this call: its last metrics line, wall time and training speed."""
     last = run.metrics[-1] if run.metrics else {}

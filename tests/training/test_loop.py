@@ -13,7 +13,7 @@ import torch
 
 import netscale
 from netscale.spec import load
-from netscale.training import epoch, state
+from netscale.training import epoch, run
 from netscale.training.checkpoint import latest_checkpoint
 from netscale.training.precision import choose_precision
 from netscale.training.runs import evaluate_run
@@ -153,7 +153,7 @@ def test_resume_in_process_keeps_recorded_precision(tmp_path, monkeypatch):
     def must_not_measure(*args, **kwargs):
         raise AssertionError("a resumed run must reuse its recorded precision")
 
-    monkeypatch.setattr(state, "choose_precision", must_not_measure)
+    monkeypatch.setattr(run, "choose_precision", must_not_measure)
     resumed = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "r", resume=True, **kw)
     assert resumed.precision == reference.precision
     assert without_timing(resumed.metrics) == without_timing(reference.metrics)

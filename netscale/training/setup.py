@@ -1,31 +1,23 @@
-"""A run in progress: its mutable state, how it is set up (data, spec, model, EMA,
-optimizer) on a device, restored from a checkpoint, and which precision it trains in."""
+"""How a run's inputs are fitted before anything is built: the spec fitted to the data
+(classes, channels, a resolution the network accepts), the memory a resolution needs, where
+the data lives, and the data's fingerprint. Pure functions; no run state."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from netscale.build import build
 from netscale.complexity import count
-from netscale.data import ArrayDataset, DataSplits, load_data, steps_per_epoch
+from netscale.data import ArrayDataset, DataSplits
 from netscale.families import resolve_spec
 from netscale.spec import NetSpec
-from netscale.training import rundir
-from netscale.training.checkpoint import latest_checkpoint, load_checkpoint
-from netscale.training.optim import build_optimizer
-from netscale.training.precision import PrecisionChoice, choose_precision
 from netscale.training.recipe import Recipe
-from netscale.training.schedule import Stage, progressive_stages
 
 DATA_ON_GPU_SHARE = 0.25  # move datasets to the GPU when they take at most this share of it
 # Training memory estimate: each conv/linear output element (acts) is kept for the
@@ -33,30 +25,6 @@ DATA_ON_GPU_SHARE = 0.25  # move datasets to the GPU when they take at most this
 # A lower bound, used only to refuse sizes that cannot fit at all before allocating.
 BYTES_PER_ACT = 3 * 4
 FINGERPRINT_IMAGES = 1024  # images hashed (evenly strided) in a data set's fingerprint
-
-
-@dataclass
-class RunState:
-    """Mutable state of a run in progress."""
-
-    spec: NetSpec
-    recipe: Recipe
-    data: DataSplits
-    model: nn.Module
-    ema: nn.Module | None
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    seed: int
-    out: Path | None
-    stages: list[Stage]
-    epoch: int = 0
-    step: int = 0
-    lr: float = 0.0
-    precision: str = "fp32"
-    wall_offset: float = 0.0  # wall seconds of earlier segments of a resumed run
-    data_info: dict[str, Any] = field(default_factory=dict)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # said to the user at the start
 
 
 def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int) -> tuple[int, str]:
@@ -155,82 +123,3 @@ def place_data(splits: DataSplits, device: torch.device) -> DataSplits:
         return ArrayDataset(images=s.images.to(device), labels=s.labels.to(device), name=s.name)
 
     return dataclasses.replace(splits, train=move(splits.train), test=move(splits.test))
-
-
-def setup_run(
-    model: Any,
-    data: str | DataSplits,
-    recipe: Recipe,
-    out: Path | None,
-    seed: int,
-    dev: torch.device,
-    minival: float,
-    world: int = 1,
-) -> RunState:
-    """Load the data, build the model (same initial weights on every rank), its EMA copy
-    and optimizer on `dev`, and the progressive-learning stages."""
-    splits = data if isinstance(data, DataSplits) else load_data(data, minival=minival, seed=seed)
-    if len(splits.test.labels) == 0:
-        raise ValueError(f"the test split of {splits.test.name!r} is empty: nothing to evaluate")
-    spec, note = spec_for(model, splits, recipe)
-    steps_per_epoch(len(splits.train.labels), recipe.batch_size // world, world)  # >= 1 step
-    check_fits(spec, recipe, dev, world)
-    torch.manual_seed(seed)  # identical initial weights on every rank
-    net = build(spec).to(dev)
-    if recipe.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    ema = copy.deepcopy(net).eval().requires_grad_(False) if recipe.ema_decay else None
-    stages = progressive_stages(recipe, spec.resolution, spec.head.dropout_rate)
-    info = {
-        "source": data if isinstance(data, str) else splits.train.name,
-        "minival": minival,
-        "seed": seed,
-        "train_images": len(splits.train.labels),
-        "test_images": len(splits.test.labels),
-        "skipped_images": splits.skipped,
-        "fingerprint": fingerprint(splits),
-    }
-    return RunState(
-        spec=spec,
-        recipe=recipe,
-        data=place_data(splits, dev),
-        model=net,
-        ema=ema,
-        optimizer=build_optimizer(net, recipe),
-        device=dev,
-        seed=seed,
-        out=out,
-        stages=stages,
-        data_info=info,
-        notes=[note] if note else [],
-    )
-
-
-def restore(run: RunState) -> str | None:
-    """Every rank: load the latest checkpoint (weights, EMA, optimizer, counters) and the
-    metrics it covers; returns the precision the run recorded (None if none)."""
-    if run.out is None:
-        return None
-    ckpt = latest_checkpoint(run.out / "checkpoints")
-    if ckpt is None:
-        return None
-    state = load_checkpoint(ckpt, model=run.model, ema=run.ema)
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.epoch, run.step, run.seed = state["epoch"], state["step"], state["seed"]
-    if "metrics" in state:  # the checkpoint's own copy: metrics.jsonl may be damaged
-        run.metrics = json.loads(state["metrics"])
-    else:  # checkpoints written before the copy existed
-        run.metrics = rundir.read_metrics(run.out, upto_epoch=run.epoch)
-    if run.metrics:
-        run.wall_offset = run.metrics[-1].get("wall_s") or 0.0
-    return state.get("precision")
-
-
-def run_precision(run: RunState, saved: str | None) -> PrecisionChoice:
-    """The recorded precision of a resumed run, else the rule's choice for this device and
-    spec (deterministic, so every rank decides alike without communicating)."""
-    if saved is not None:
-        return PrecisionChoice(
-            requested=run.recipe.precision, precision=saved, reason="recorded by the resumed run"
-        )
-    return choose_precision(run.recipe.precision, run.device, run.spec)

@@ -1,0 +1,199 @@
+"""A run: one object that owns everything a training run holds between steps.
+
+`Run.create` sets it up (data, the fitted spec, model, EMA, optimizer, progressive stages)
+on a device for the ranks of this process; `Run.open` makes its directory ready (new,
+restarted or resumed: rundir.py), restores the checkpoint and settles the precision;
+`Run.save` and `Run.restore` read and write the checkpoint, side by side, so its format
+is spelled in one place. The epoch loop (loop.py, epoch.py) reads and advances it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from netscale.build import build
+from netscale.data import DataSplits, load_data, steps_per_epoch
+from netscale.spec import NetSpec
+from netscale.training import rundir
+from netscale.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from netscale.training.distributed import Ranks
+from netscale.training.env import environment
+from netscale.training.optim import build_optimizer
+from netscale.training.precision import PrecisionChoice, choose_precision
+from netscale.training.recipe import Recipe, recipe_to_dict
+from netscale.training.schedule import Stage, progressive_stages
+from netscale.training.setup import check_fits, fingerprint, place_data, spec_for
+
+
+@dataclass
+class Run:
+    """Everything a run in progress holds; `epoch` and `step` count completed ones."""
+
+    spec: NetSpec
+    recipe: Recipe
+    data: DataSplits
+    model: nn.Module
+    ema: nn.Module | None
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    seed: int
+    out: Path | None
+    stages: list[Stage]
+    ranks: Ranks = field(default_factory=Ranks)
+    epoch: int = 0
+    step: int = 0
+    lr: float = 0.0
+    precision: str = "fp32"
+    wall_offset: float = 0.0  # wall seconds of earlier segments of a resumed run
+    data_info: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said to the user at the start
+
+    @classmethod
+    def create(
+        cls,
+        model: Any,
+        data: str | DataSplits,
+        recipe: Recipe,
+        out: Path | None,
+        *,
+        seed: int,
+        device: torch.device,
+        minival: float,
+        ranks: Ranks,
+    ) -> Run:
+        """Load the data, fit the spec to it, check it fits the device, and build the model
+        (same initial weights on every rank), its EMA copy and optimizer on `device`. Every
+        check runs before the run directory exists."""
+        splits = (
+            data if isinstance(data, DataSplits) else load_data(data, minival=minival, seed=seed)
+        )
+        if len(splits.test.labels) == 0:
+            raise ValueError(
+                f"the test split of {splits.test.name!r} is empty: nothing to evaluate"
+            )
+        spec, note = spec_for(model, splits, recipe)
+        per_rank = recipe.batch_size // ranks.world
+        steps_per_epoch(len(splits.train.labels), per_rank, ranks.world)  # >= 1 step
+        check_fits(spec, recipe, device, ranks.world)
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        net = build(spec).to(device)
+        if recipe.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return cls(
+            spec=spec,
+            recipe=recipe,
+            data=place_data(splits, device),
+            model=net,
+            ema=copy.deepcopy(net).eval().requires_grad_(False) if recipe.ema_decay else None,
+            optimizer=build_optimizer(net, recipe),
+            device=device,
+            seed=seed,
+            out=out,
+            stages=progressive_stages(recipe, spec.resolution, spec.head.dropout_rate),
+            ranks=ranks,
+            data_info=_data_info(data, splits, minival, seed),
+            notes=[note] if note else [],
+        )
+
+    def open(self, resume: bool) -> PrecisionChoice:
+        """Make the run directory ready (the main rank), restore the checkpoint when
+        resuming one, settle the precision on every rank and record it (env.json of a new
+        run). Returns the precision choice."""
+        note = None
+        if self.ranks.main and self.out is not None:
+            note = rundir.prepare(
+                self.out,
+                spec=self.spec,
+                recipe=self.recipe,
+                data_info=self.data_info,
+                resume=resume,
+            )
+            if note:
+                self.notes.append(note)
+        fresh = self.ranks.broadcast(note is not None)  # False: a checkpoint to resume
+        self.ranks.barrier()
+        saved = self.restore() if resume and not fresh else None
+        choice = self.ranks.broadcast(self._precision(saved) if self.ranks.main else None)
+        self.precision = choice.precision
+        if self.ranks.main and self.out is not None:
+            if fresh:
+                env = {
+                    **environment(self.device),
+                    "world_size": self.ranks.world,
+                    "precision": choice.to_dict(),
+                }
+                rundir.write_json(self.out / "env.json", env)
+            rundir.write_metrics(self.out, self.metrics)  # drop lines the checkpoint lacks
+        return choice
+
+    def _precision(self, saved: str | None) -> PrecisionChoice:
+        """The recorded precision of a resumed run, else the rule's choice."""
+        if saved is not None:
+            return PrecisionChoice(
+                requested=self.recipe.precision,
+                precision=saved,
+                reason="recorded by the resumed run",
+            )
+        return choose_precision(self.recipe.precision, self.device, self.spec)
+
+    # The checkpoint format: `save` writes, `restore` reads, the same keys.
+    def save(self) -> None:
+        """The main rank: metrics.jsonl, then this epoch's checkpoint (atomic)."""
+        if not self.ranks.main or self.out is None:
+            return
+        rundir.write_metrics(self.out, self.metrics)
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "seed": self.seed,
+            "precision": self.precision,
+            "recipe": recipe_to_dict(self.recipe),
+            # The epochs' metrics lines travel with the weights: a damaged or emptied
+            # metrics.jsonl is rewritten from here on resume.
+            "metrics": json.dumps(rundir.finite(self.metrics), allow_nan=False),
+        }
+        save_checkpoint(
+            self.out / "checkpoints", epoch=self.epoch, model=self.model, ema=self.ema, state=state
+        )
+
+    def restore(self) -> str | None:
+        """Every rank: load the latest checkpoint (weights, EMA, optimizer, counters, the
+        metrics it covers); returns the precision it recorded (None without one)."""
+        if self.out is None:
+            return None
+        ckpt = latest_checkpoint(self.out / "checkpoints")
+        if ckpt is None:
+            return None
+        state = load_checkpoint(ckpt, model=self.model, ema=self.ema)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.step, self.seed = state["epoch"], state["step"], state["seed"]
+        if "metrics" in state:  # the checkpoint's own copy: metrics.jsonl may be damaged
+            self.metrics = json.loads(state["metrics"])
+        else:  # checkpoints written before the copy existed
+            self.metrics = rundir.read_metrics(self.out, upto_epoch=self.epoch)
+        if self.metrics:
+            self.wall_offset = self.metrics[-1].get("wall_s") or 0.0
+        return state.get("precision")
+
+
+def _data_info(
+    data: str | DataSplits, splits: DataSplits, minival: float, seed: int
+) -> dict[str, Any]:
+    """data.json: the source, the split and a fingerprint a resume is checked against."""
+    return {
+        "source": data if isinstance(data, str) else splits.train.name,
+        "minival": minival,
+        "seed": seed,
+        "train_images": len(splits.train.labels),
+        "test_images": len(splits.test.labels),
+        "skipped_images": splits.skipped,
+        "fingerprint": fingerprint(splits),
+    }
