@@ -8,14 +8,17 @@ Fig. 3). RegNet: AnyNet whose per-block widths follow a quantized linear functio
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import partial
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from netscale.families.registry import ModelInfo, Reference, register
 from netscale.spec.net import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
 
 _PAPER = "Radosavovic et al., Designing Network Design Spaces, CVPR 2020"
+QUANTUM = 8  # channels: RegNet widths are multiples of 8 (eq. 4's q, pycls's default)
 
 # Published RegNets (pycls configs/dds_baselines): name -> (depth, w0, wa, wm, group_width),
 # and the pycls model-zoo top-1 error (%) of the released weights (dev/model_error.json).
@@ -70,14 +73,48 @@ _TORCHVISION = {
 }
 
 
-def regnet_widths(
-    depth: int, w0: int, wa: float, wm: float, quantum: int = 8
-) -> tuple[list[int], list[int]]:
-    """Per-stage (widths, depths) of RegNet's quantized linear rule (paper eqs. 2-4).
+def regnet_exponents(depth: int, w0: ArrayLike, wa: ArrayLike, wm: ArrayLike) -> np.ndarray:
+    """Per-block exponents s_j of RegNet's quantized linear rule (paper eqs. 2-3).
 
-    u_j = w0 + wa * j for block j < depth (eq. 2); s_j = log(u_j / w0) / log(wm) (eq. 3);
-    w_j = w0 * wm^round(s_j), rounded to a multiple of `quantum` (eq. 4). Blocks of equal
-    width form a stage.
+    u_j = w0 + wa * j for block j < depth (eq. 2, the continuous widths);
+    s_j = round(log(u_j / w0) / log(wm)) (eq. 3, ties to even). w0, wa, wm broadcast
+    together to a shape S; the result has shape S + (depth,), whole numbers as floats.
+    No checks: `regnet_widths` validates a single network.
+    """
+    w0, wa, wm = (np.asarray(x, dtype=np.float64)[..., None] for x in (w0, wa, wm))
+    u = w0 + wa * np.arange(depth)  # eq. 2
+    return np.rint(np.log(u / w0) / np.log(wm))  # eq. 3
+
+
+def quantize_widths(
+    w0: ArrayLike, wm: ArrayLike, exponents: ArrayLike, quantum: int = QUANTUM
+) -> np.ndarray:
+    """w0 * wm^s rounded to the nearest multiple of `quantum` (paper eq. 4, ties to even),
+    broadcast over w0, wm and the exponents s; int64."""
+    w0, wm = np.asarray(w0, dtype=np.float64), np.asarray(wm, dtype=np.float64)
+    return np.rint(w0 * wm**exponents / quantum).astype(np.int64) * quantum
+
+
+def regnet_block_widths(
+    depth: int, w0: ArrayLike, wa: ArrayLike, wm: ArrayLike, quantum: int = QUANTUM
+) -> np.ndarray:
+    """Per-block widths w_j of RegNet's quantized linear rule (paper eqs. 2-4).
+
+    u_j = w0 + wa * j (eq. 2); s_j = round(log(u_j / w0) / log(wm)) (eq. 3);
+    w_j = w0 * wm^s_j rounded to a multiple of `quantum` (eq. 4). w0, wa, wm broadcast
+    together to a shape S; returns int64 widths of shape S + (depth,). The one home of
+    eqs. 2-4: `regnet_widths`, the space sampler and the study's width fit all use it.
+    """
+    exponents = regnet_exponents(depth, w0, wa, wm)
+    w0, wm = (np.asarray(x, dtype=np.float64)[..., None] for x in (w0, wm))
+    return quantize_widths(w0, wm, exponents, quantum)
+
+
+def regnet_widths(
+    depth: int, w0: int, wa: float, wm: float, quantum: int = QUANTUM
+) -> tuple[list[int], list[int]]:
+    """Per-stage (widths, depths) of RegNet's quantized linear rule (paper eqs. 2-4):
+    `regnet_block_widths` of one network; blocks of equal width form a stage (sec. 3.3).
     """
     if depth < 1 or w0 <= 0 or wa < 0 or wm <= 1 or w0 % quantum:
         raise SpecError(
@@ -85,30 +122,36 @@ def regnet_widths(
             f"invalid: need depth >= 1, w0 > 0 and divisible by {quantum}, "
             "wa >= 0, wm > 1"
         )
-    widths_cont = [w0 + wa * j for j in range(depth)]
-    exps = [round(math.log(u / w0) / math.log(wm)) for u in widths_cont]
-    block_widths = [round(w0 * wm**e / quantum) * quantum for e in exps]
+    block_widths = regnet_block_widths(depth, w0, wa, wm, quantum).tolist()
     widths = sorted(set(block_widths))
     return widths, [block_widths.count(w) for w in widths]
 
 
-def adjust_group_compatibility(
-    widths: Sequence[int], bottleneck_ratios: Sequence[float], group_widths: Sequence[int]
-) -> tuple[list[int], list[int]]:
-    """Make widths and group widths compatible (paper appendix D, as pycls does).
+def bottleneck_width(width: ArrayLike, bottleneck_ratio: ArrayLike) -> np.ndarray:
+    """Inner width of a bottleneck block, max(1, round(width * bottleneck_ratio)) (ties to
+    even), on arrays: the arithmetic of `StageSpec.inner_width`, which the spec layer
+    cannot import from here (tests/families/test_regnet.py checks the two agree)."""
+    product = np.multiply(width, bottleneck_ratio, dtype=np.float64)
+    return np.maximum(1, np.rint(product)).astype(np.int64)
 
-    The group width is capped at the bottleneck width; the bottleneck width is rounded to a
-    multiple of lcm(group width, ratio) for integer ratios; block widths follow from it.
+
+def adjust_group_compatibility(
+    widths: ArrayLike, bottleneck_ratios: ArrayLike, group_widths: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Widths and group widths made compatible (paper appendix D, pycls's
+    `adjust_block_compatibility`), broadcast over the three arguments; int64 arrays.
+
+    The group width g is capped at the bottleneck width v = int(width * ratio); v is
+    rounded to the nearest multiple of lcm(g, int(ratio)) if ratio > 1, else of g (at
+    least one multiple); the width becomes int(v / ratio). Callers that need a valid spec
+    check `bottleneck_width(width, ratio) % g == 0` afterwards (e.g. ratio 0.7).
     """
-    out_widths, out_groups = [], []
-    for w, b, g in zip(widths, bottleneck_ratios, group_widths, strict=True):
-        inner = int(max(1, w * b))
-        g = int(min(g, inner))
-        multiple = math.lcm(g, int(b)) if b > 1 else g
-        inner = max(multiple, round(inner / multiple) * multiple)
-        out_widths.append(int(inner / b))
-        out_groups.append(g)
-    return out_widths, out_groups
+    ratios = np.asarray(bottleneck_ratios, dtype=np.float64)
+    inner = np.maximum(1, np.trunc(np.multiply(widths, ratios))).astype(np.int64)
+    groups = np.minimum(group_widths, inner).astype(np.int64)
+    multiple = np.where(ratios > 1, np.lcm(groups, np.trunc(ratios).astype(np.int64)), groups)
+    inner = np.maximum(multiple, np.rint(inner / multiple).astype(np.int64) * multiple)
+    return np.trunc(inner / ratios).astype(np.int64), groups
 
 
 def anynet(
@@ -187,13 +230,12 @@ def regnet(
     (stem_width, stem_stride, resolution, num_classes, name) go to `anynet`.
     """
     widths, depths = regnet_widths(depth, w0, wa, wm)
-    n = len(widths)
-    widths, groups = adjust_group_compatibility(widths, [bottleneck_ratio] * n, [group_width] * n)
+    widths, groups = adjust_group_compatibility(widths, bottleneck_ratio, group_width)
     return anynet(
         depths,
-        widths,
+        widths.tolist(),
         bottleneck_ratios=bottleneck_ratio,
-        group_widths=groups,
+        group_widths=groups.tolist(),
         se_ratio=se_ratio,
         **anynet_args,
     )

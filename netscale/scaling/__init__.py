@@ -16,10 +16,10 @@ from netscale.scaling.compound import (
     round_resolution,
     scale_dims,
 )
+from netscale.scaling.efficientnet_v2 import MAX_RESOLUTION, cap_resolution, compound_v2, v2_depth
 from netscale.scaling.naming import flops_label, parse_flops
 from netscale.scaling.resnet_rs import REGIMES, resnet_rs_path, resnet_rs_scale
 from netscale.scaling.target import RULES, Rule, ScaleResult, get_rule, scale, scale_to
-from netscale.scaling.v2 import MAX_RESOLUTION, cap_resolution, compound_v2, v2_depth
 
 __all__ = [
     "MAX_RESOLUTION",

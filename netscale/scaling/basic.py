@@ -1,15 +1,20 @@
-"""The three single-dimension scaling rules: width, depth, resolution. Pure spec -> spec.
+"""The single-dimension scaling mechanisms: width, depth, resolution, and `grow_depth`
+(blocks added one at a time). Pure spec -> spec.
 
-EfficientNet (Tan & Le 2019, sec. 3.2) scales a network along these three dimensions; its
+EfficientNet (Tan & Le 2019, sec. 3.2) scales a network along three dimensions; its
 released models B1-B7 are B0 passed through `width` and `depth` with the multipliers of
-the paper's Table 2 / official code, so netscale defines them the same way.
+the paper's Table 2 / official code, so netscale defines them the same way. `grow_depth`
+is the depth mechanism of EfficientNetV2's `v2_depth` (later stages only) and of
+ResNet-RS's depth-first path (all stages).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 
+from netscale.scaling._checks import check_number
 from netscale.spec.net import NetSpec, SpecError, StageSpec
 
 
@@ -37,9 +42,12 @@ def _stage_width(stage: StageSpec, width: int) -> dict[str, int | None]:
         multiple = math.lcm(stage.head_width, 8)
         return {"width": max(multiple, round(width / multiple) * multiple)}
     if stage.block == "bottleneck" and stage.group_width is not None:
-        inner = max(1, round(width * stage.bottleneck_ratio))
+        inner = dataclasses.replace(stage, width=width).inner_width
         group = min(stage.group_width, inner)
-        inner = max(group, round(inner / group) * group)  # as RegNet appendix D
+        # RegNet appendix D in the spec's rounding. families.regnet's pycls rule truncates
+        # and uses lcm(g, ratio) for ratios > 1; the two agree for ratios 1, 1/2, 1/4 at
+        # multiples of 8, and this layer cannot import families (docs/architecture.md).
+        inner = max(group, round(inner / group) * group)
         return {"width": round(inner / stage.bottleneck_ratio), "group_width": group}
     return {"width": width}
 
@@ -83,3 +91,44 @@ def resolution(spec: NetSpec, res: int) -> NetSpec:
             f"total stride {spec.total_stride}"
         )
     return dataclasses.replace(spec, resolution=res)
+
+
+def check_stage(spec: NetSpec, index: object, name: str = "from_stage") -> int:
+    """`index` if it is a stage index of `spec`, else a SpecError naming `name`."""
+    n = len(spec.stages)
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+        raise SpecError(f"{name}={index!r} is invalid: expected a stage index in 0..{n - 1}")
+    return index
+
+
+def _apportion(depths: list[int], extra: int) -> list[int]:
+    """`depths` with `extra` blocks added one at a time, each to the stage with the largest
+    base depth / (current depth + 1), ties to the later stage (D'Hondt's divisor method):
+    counts grow in proportion to the base depths and never drop as `extra` grows."""
+    current = list(depths)
+    heap = [(-d / (d + 1), -i) for i, d in enumerate(depths)]
+    heapq.heapify(heap)
+    for _ in range(extra):
+        _, neg_i = heapq.heappop(heap)
+        i = -neg_i
+        current[i] += 1
+        heapq.heappush(heap, (-depths[i] / (current[i] + 1), neg_i))
+    return current
+
+
+def grow_depth(spec: NetSpec, mult: float, from_stage: int = 0) -> NetSpec:
+    """`spec` with round(N * (mult - 1)) more blocks (N: its blocks in all), the blocks a
+    uniform depth multiplier would add, all going to stages[from_stage:], one at a time in
+    proportion to their depths (`_apportion`). Each step adds one block, so FLOPs grow in
+    fine steps and never decrease as `mult` (>= 1) grows; earlier stages keep their depth.
+    """
+    check_number("depth mult", mult, minimum=1.0)
+    first = check_stage(spec, from_stage)
+    extra = round(spec.num_blocks * (mult - 1.0))
+    if extra == 0:
+        return spec
+    late = _apportion([s.depth for s in spec.stages[first:]], extra)
+    stages = spec.stages[:first] + tuple(
+        dataclasses.replace(s, depth=d) for s, d in zip(spec.stages[first:], late, strict=True)
+    )
+    return dataclasses.replace(spec, stages=stages)

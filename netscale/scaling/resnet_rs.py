@@ -23,10 +23,10 @@ import dataclasses
 
 from netscale.complexity import count
 from netscale.scaling._checks import check_choice, check_number
+from netscale.scaling.basic import grow_depth
 from netscale.scaling.compound import scale_dims
 from netscale.scaling.naming import flops_label, scaled_name
 from netscale.scaling.search import fit_flops
-from netscale.scaling.v2 import grow_depth
 from netscale.spec.net import NetSpec, SpecError
 
 REGIMES = ("long", "short")  # long: depth first; short: width first (ResNet-RS sec. 7)

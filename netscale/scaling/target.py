@@ -15,10 +15,10 @@ from netscale.complexity import count
 from netscale.scaling._checks import check_number
 from netscale.scaling.basic import resolution as set_resolution
 from netscale.scaling.compound import compound, scale_dims
+from netscale.scaling.efficientnet_v2 import compound_v2, v2_depth
 from netscale.scaling.naming import flops_label, number_label, parse_flops, scaled_name
 from netscale.scaling.resnet_rs import resnet_rs_scale
 from netscale.scaling.search import fit_flops
-from netscale.scaling.v2 import compound_v2, v2_depth
 from netscale.spec.net import NetSpec, SpecError
 
 

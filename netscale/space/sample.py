@@ -1,7 +1,7 @@
 """Draw n distinct networks of a design space inside a complexity band (paper sec. 3.1:
 draws are repeated until n models lie in the target regime, 360MF-400MF). No torch.
 
-Candidates are drawn and screened in batches with numpy (`batch.py`); only those inside
+Candidates are drawn and screened in batches with numpy (`vectorized.py`); only those inside
 every band become `NetSpec`s, whose complexity `count` then confirms exactly.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from netscale.complexity.count import count
 from netscale.families.regnet import adjust_group_compatibility, anynet, regnet
-from netscale.space import batch as vec
+from netscale.space import vectorized as vec
 from netscale.space.params import SpaceError, is_number
 from netscale.space.spaces import Space, load_space
 from netscale.spec.io import spec_id
@@ -181,12 +181,15 @@ def _build(space: Space, batch: vec.Batch, i: int, name: str) -> NetSpec:
             bottleneck_ratio=float(drawn["bottleneck_ratio"][i]),
             **common,
         )
-    ratios = [float(r) for r in drawn["bottleneck_ratio"][i]]
-    widths, groups = adjust_group_compatibility(
-        [int(w) for w in drawn["width"][i]], ratios, [int(g) for g in drawn["group_width"][i]]
+    ratios = drawn["bottleneck_ratio"][i].astype(np.float64)
+    widths, groups = adjust_group_compatibility(drawn["width"][i], ratios, drawn["group_width"][i])
+    return anynet(
+        drawn["depth"][i].tolist(),
+        widths.tolist(),
+        bottleneck_ratios=ratios.tolist(),
+        group_widths=groups.tolist(),
+        **common,
     )
-    depths = [int(d) for d in drawn["depth"][i]]
-    return anynet(depths, widths, bottleneck_ratios=ratios, group_widths=groups, **common)
 
 
 def _design(space: Space, spec: NetSpec, drawn: dict[str, np.ndarray]) -> dict[str, float]:

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from netscale.families.regnet import (
+    QUANTUM,
+    adjust_group_compatibility,
+    bottleneck_width,
+    quantize_widths,
+    regnet_exponents,
+)
 from netscale.space.params import Param
 from netscale.space.spaces import STAGE_PARAMS, Space
-
-QUANTUM = 8  # RegNet widths are multiples of 8 (eq. 4, regnet_widths's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +76,14 @@ def draw_increasing(rng: np.random.Generator, param: Param, n: int, k: int) -> n
 def adjust(
     widths: np.ndarray, ratios: np.ndarray, groups: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`families.regnet.adjust_group_compatibility` on arrays (paper appendix D): cap the
-    group width at the bottleneck width, round the bottleneck width to a multiple of it.
+    """Appendix D's compatibility (`families.regnet.adjust_group_compatibility`) of
+    (N, K) arrays, and whether each stage is then valid.
 
-    Returns (widths, groups, ok); ok is False where the spec's bottleneck width,
-    round(width * ratio), is still not a multiple of the group width.
+    Returns (widths, groups, ok); ok is False where the spec's bottleneck width
+    (`bottleneck_width`) is still not a multiple of the group width.
     """
-    inner = np.maximum(1, np.trunc(widths * ratios)).astype(np.int64)
-    groups = np.minimum(groups, inner).astype(np.int64)
-    multiple = np.where(ratios > 1, np.lcm(groups, np.trunc(ratios).astype(np.int64)), groups)
-    inner = np.maximum(multiple, np.rint(inner / multiple).astype(np.int64) * multiple)
-    widths = np.trunc(inner / ratios).astype(np.int64)
-    ok = bottleneck_width(widths, ratios) % groups == 0
-    return widths, groups, ok
-
-
-def bottleneck_width(widths: np.ndarray, ratios: np.ndarray) -> np.ndarray:
-    """StageSpec.inner_width on arrays: max(1, round(width * ratio))."""
-    return np.maximum(1, np.rint(widths * ratios)).astype(np.int64)
+    widths, groups = adjust_group_compatibility(widths, ratios, groups)
+    return widths, groups, bottleneck_width(widths, ratios) % groups == 0
 
 
 def draw(space: Space, rng: np.random.Generator, n: int) -> Batch:
@@ -114,14 +109,16 @@ def regnet_stages(
     depth: np.ndarray, w0: np.ndarray, wa: np.ndarray, wm: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RegNet eqs. 2-4 on arrays: per-stage (depths, widths) of shape (N, k) and whether
-    the draw gives exactly k stages of distinct widths with no exponent skipped."""
-    j = np.arange(int(depth.max()))
-    u = w0[:, None] + wa[:, None] * j  # eq. 2: u_j = w0 + wa * j
-    exps = np.rint(np.log(u / w0[:, None]) / np.log(wm[:, None]))  # eq. 3, rounded
-    exps = np.where(j < depth[:, None], exps, -1)
+    the draw gives exactly k stages of distinct widths with no exponent skipped.
+
+    Stage i holds the blocks of exponent s_j = i (`regnet_exponents`, eqs. 2-3) and has
+    width w0 * wm^i quantized (`quantize_widths`, eq. 4), as pycls's sampler reads them.
+    """
+    longest = int(depth.max())
+    exps = regnet_exponents(longest, w0, wa, wm)  # (N, longest)
+    exps = np.where(np.arange(longest) < depth[:, None], exps, -1)
     depths = np.stack([(exps == i).sum(axis=1) for i in range(k)], axis=1)
-    stage = np.arange(k)
-    widths = np.rint(w0[:, None] * wm[:, None] ** stage / QUANTUM).astype(np.int64) * QUANTUM
+    widths = quantize_widths(w0[:, None], wm[:, None], np.arange(k))
     ok = (depths.sum(axis=1) == depth) & (depths > 0).all(axis=1)
     ok &= (np.diff(widths, axis=1) > 0).all(axis=1)
     return depths, widths, ok
@@ -210,8 +207,9 @@ def bounds(space: Space) -> dict[str, tuple[int, int]]:
     if space.family == "regnet":
         w0, wm, top = space.w0.grid(), space.wm.grid(), int(space.depth.grid()[-1])
         depth = (1, top - (k - 1))
-        span = [(_round8(w0[0] * wm[0] ** i), _round8(w0[-1] * wm[-1] ** i)) for i in range(k)]
-        widths = [np.arange(lo, hi + 1, QUANTUM) for lo, hi in span]
+        low = quantize_widths(w0[0], wm[0], np.arange(k))  # eq. 4 at exponents 0..k-1
+        high = quantize_widths(w0[-1], wm[-1], np.arange(k))
+        widths = [np.arange(lo, hi + 1, QUANTUM) for lo, hi in zip(low, high, strict=True)]
     else:
         d = space.depth.grid()
         depth = (int(d[0]), int(d[-1]))
@@ -229,7 +227,3 @@ def bounds(space: Space) -> dict[str, tuple[int, int]]:
         out[which] = complexity(space, np.full((1, k), d), w, v, g)
     names = ("flops", "params", "acts")
     return {name: (int(out["lo"][i][0]), int(out["hi"][i][0])) for i, name in enumerate(names)}
-
-
-def _round8(width: float) -> int:
-    return round(width / QUANTUM) * QUANTUM

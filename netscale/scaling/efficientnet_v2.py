@@ -10,9 +10,9 @@ runtime overhead. The paper gives these as heuristics, not formulas; `v2_depth` 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 
 from netscale.scaling._checks import check_number
+from netscale.scaling.basic import check_stage, grow_depth
 from netscale.scaling.compound import RES_DIVISOR, check_coefficients, scale_dims
 from netscale.spec.net import NetSpec, SpecError
 
@@ -26,54 +26,14 @@ def default_from_stage(spec: NetSpec) -> int:
 
 
 def _check_from_stage(spec: NetSpec, from_stage: int | None) -> int:
-    if from_stage is None:
-        return default_from_stage(spec)
-    n = len(spec.stages)
-    if isinstance(from_stage, bool) or not isinstance(from_stage, int) or not 0 <= from_stage < n:
-        raise SpecError(
-            f"from_stage={from_stage!r} is invalid: expected a stage index in 0..{n - 1}"
-        )
-    return from_stage
-
-
-def _apportion(depths: list[int], extra: int) -> list[int]:
-    """`depths` with `extra` blocks added one at a time, each to the stage with the largest
-    base depth / (current depth + 1), ties to the later stage (D'Hondt's divisor method):
-    counts grow in proportion to the base depths and never drop as `extra` grows."""
-    current = list(depths)
-    heap = [(-d / (d + 1), -i) for i, d in enumerate(depths)]
-    heapq.heapify(heap)
-    for _ in range(extra):
-        _, neg_i = heapq.heappop(heap)
-        i = -neg_i
-        current[i] += 1
-        heapq.heappush(heap, (-depths[i] / (current[i] + 1), neg_i))
-    return current
-
-
-def grow_depth(spec: NetSpec, mult: float, from_stage: int = 0) -> NetSpec:
-    """`spec` with round(N * (mult - 1)) more blocks (N: its blocks in all), the blocks a
-    uniform depth multiplier would add, all going to stages[from_stage:], one at a time in
-    proportion to their depths (`_apportion`). Each step adds one block, so FLOPs grow in
-    fine steps and never decrease as `mult` (>= 1) grows; earlier stages keep their depth.
-    """
-    check_number("depth mult", mult, minimum=1.0)
-    first = _check_from_stage(spec, from_stage)
-    extra = round(spec.num_blocks * (mult - 1.0))
-    if extra == 0:
-        return spec
-    late = _apportion([s.depth for s in spec.stages[first:]], extra)
-    stages = spec.stages[:first] + tuple(
-        dataclasses.replace(s, depth=d) for s, d in zip(spec.stages[first:], late, strict=True)
-    )
-    return dataclasses.replace(spec, stages=stages)
+    return default_from_stage(spec) if from_stage is None else check_stage(spec, from_stage)
 
 
 def v2_depth(spec: NetSpec, mult: float, from_stage: int | None = None) -> NetSpec:
     """Non-uniform depth scaling (EfficientNetV2 sec. 3.3, "gradually add more layers to
-    later stages"): `grow_depth(spec, mult, from_stage)`, by default from the later half of
-    the stages (`default_from_stage`). Early stages run at high resolution, where blocks
-    cost the most activations and training time per FLOP, so they keep their depth.
+    later stages"): `basic.grow_depth(spec, mult, from_stage)`, by default from the later
+    half of the stages (`default_from_stage`). Early stages run at high resolution, where
+    blocks cost the most activations and training time per FLOP, so they keep their depth.
     """
     first = _check_from_stage(spec, from_stage)
     return grow_depth(spec, mult, first)

@@ -5,7 +5,6 @@ import pytest
 import netscale
 from netscale.complexity import count
 from netscale.scaling import cap_resolution, compound, compound_v2, v2_depth
-from netscale.scaling.v2 import grow_depth
 from netscale.spec import SpecError
 
 BASES = [
@@ -41,10 +40,9 @@ def test_v2_depth_is_monotone_and_one_block_per_step():
         previous, flops = depths, new
 
 
-def test_grow_depth_from_stage_zero_and_identity():
+def test_v2_depth_is_the_identity_at_one():
     spec = netscale.get_spec("resnet_18")
-    assert v2_depth(spec, 1.0) is spec and grow_depth(spec, 1.01) is spec  # rounds to +0
-    assert [s.depth for s in grow_depth(spec, 2.0).stages] == [4, 4, 4, 4]
+    assert v2_depth(spec, 1.0) is spec and v2_depth(spec, 1.01) is spec  # rounds to +0
 
 
 @pytest.mark.parametrize(
