@@ -64,7 +64,8 @@ def test_two_process_ddp_matches_one_process(tmp_path, tiny_path):
     )
     run = _torchrun(*args, "--out", str(tmp_path / "two"))
     done = subprocess.run(run, env=ENV, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+    # on failure, all of it: which rank died how, and what each printed before
+    assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-12000:])
     one, two = _metrics(tmp_path / "one"), _metrics(tmp_path / "two")
     assert [m["step"] for m in one] == [m["step"] for m in two]
     # every one of the 359 test images is evaluated exactly once over both ranks
