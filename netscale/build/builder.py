@@ -5,46 +5,34 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from netscale.complexity.count import count, expanded_width, se_width
-from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, MBConv, Stem
-from netscale.nn.coatnet import PreNormMBConv, TransformerBlock
-from netscale.nn.convnext import ConvNeXtBlock
-from netscale.spec.net import NetSpec, StageSpec
+from netscale.nn import BLOCK_MODULES, Head, PlannedBlock, Stem
+from netscale.plan.net import plan, stem_args
+from netscale.spec.net import NetSpec
 
 
 class Net(nn.Module):
-    """A network built from a `NetSpec`: stem -> stages -> head. `spec` is kept on it."""
+    """A network built from a `NetSpec`: stem -> stages -> head. `spec` is kept on it.
+
+    Every stem layer and block is made from the spec's layer plan (netscale.plan), the one
+    list of layers that complexity counting also walks."""
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        s = spec.stem
-        self.stem = Stem(
-            s.kind,
-            spec.in_width,
-            s.width,
-            mid_width=s.mid_width or s.width // 2,
-            kernel=s.kernel,
-            stride=s.stride,
-            pool=s.pool,
-            act=spec.act,
-            eps=spec.norm_eps,
-            ln_eps=spec.layer_norm_eps,
-        )
-        sizes = [part.resolution for part in count(spec).parts[1:-1]]  # stage outputs (px)
-        stages, w_in, index = [], s.width, 0
-        for stage, size in zip(spec.stages, sizes, strict=True):
+        net = plan(spec)
+        self.stem = Stem(spec.stem.kind, spec.in_width, spec.stem.width, **stem_args(spec))
+        stages, index = [], 0
+        for stage in net.stages:
             blocks = []
-            for j in range(stage.depth):
+            for block in stage:
                 rate = spec.drop_path_rate * index / max(spec.num_blocks - 1, 1)
-                stride = stage.stride if j == 0 else 1
-                blocks.append(_block(spec, stage, w_in, stride, rate, size))
-                w_in, index = stage.width, index + 1
+                blocks.append(BLOCK_MODULES[block.kind](**block.args, drop_path_rate=rate))
+                index += 1
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         h = spec.head
         self.head = Head(
-            w_in,
+            spec.stages[-1].width,
             width=h.width,
             norm=h.norm,
             hidden_width=h.hidden_width,
@@ -65,47 +53,6 @@ class Net(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _block(
-    spec: NetSpec, stage: StageSpec, w_in: int, stride: int, rate: float, size: int
-) -> nn.Module:
-    """One block of `stage`; `size` is the stage's output feature-map size at spec.resolution."""
-    w_out, kind = stage.width, stage.block
-    common = dict(stride=stride, act=spec.act, drop_path_rate=rate, eps=spec.norm_eps)
-    se = se_width(stage, w_in) if stage.se_ratio else 0
-    inner = expanded_width(stage, w_in)
-    if kind == "mbconv" and stage.pre_norm:
-        return PreNormMBConv(w_in, w_out, kernel=stage.kernel, inner=inner, se_width=se, **common)
-    if kind in ("mbconv", "fused_mbconv"):
-        fused = kind == "fused_mbconv"
-        return MBConv(
-            w_in, w_out, kernel=stage.kernel, inner=inner, se_width=se, fused=fused, **common
-        )
-    if kind in ("convnext", "transformer"):
-        common["eps"] = spec.layer_norm_eps  # these blocks normalize with LayerNorm only
-    if kind == "convnext":
-        return ConvNeXtBlock(
-            w_in, w_out, kernel=stage.kernel, inner=inner, layer_scale=stage.layer_scale, **common
-        )
-    if kind == "transformer":
-        return TransformerBlock(
-            w_in, w_out, head_width=stage.head_width, inner=inner, size=size, **common
-        )
-    avg = stage.shortcut == "avg"
-    if kind == "basic":
-        return BasicBlock(w_in, w_out, kernel=stage.kernel, se_width=se, avg_shortcut=avg, **common)
-    return BottleneckBlock(
-        w_in,
-        w_out,
-        kernel=stage.kernel,
-        inner=stage.inner_width,
-        groups=stage.groups,
-        se_width=se,
-        se_placement=stage.se_placement,
-        avg_shortcut=avg,
-        **common,
-    )
-
-
 def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
     """He-normal (fan-out) convs, unit norms, N(0, 0.01) classifier (pycls init)."""
     for m in model.modules():
@@ -121,7 +68,7 @@ def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
             nn.init.zeros_(m.bias)
     if zero_init_residual:
         for m in model.modules():
-            norm = m.last_norm() if isinstance(m, BasicBlock | BottleneckBlock | MBConv) else None
+            norm = m.last_norm() if isinstance(m, PlannedBlock) else None
             if norm is not None:
                 nn.init.zeros_(norm.weight)
 

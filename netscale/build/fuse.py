@@ -8,10 +8,10 @@ the conv's input channels: W'[o, i] = W[o, i] * s[i], b'[o] = b[o] + sum_i W[o, 
 A conv with padding cannot absorb a preceding BN, because the zeros it pads are not
 normalized.
 
-Which BN follows which conv is read from the netscale block classes, whose forward order is
-known (conv1 -> bn1, conv2 -> bn2, ..., pool_conv -> pool_bn), and from `nn.Sequential`s
-(a Conv2d directly followed by a BatchNorm2d). A BatchNorm that no rule places is an error:
-folding by guess could silently change the outputs.
+Which BN follows which conv is read from the layer plan each netscale block and chain carries
+(`module.plan`, netscale/plan: the layers its forward applies in order), and from
+`nn.Sequential`s (a Conv2d directly followed by a BatchNorm2d). A BatchNorm that no rule
+places is an error: folding by guess could silently change the outputs.
 """
 
 from __future__ import annotations
@@ -22,14 +22,9 @@ import itertools
 import torch
 from torch import nn
 
-from netscale.nn.blocks import BasicBlock, BottleneckBlock, MBConv, Shortcut, Stem
-from netscale.nn.coatnet import PreNormMBConv
-from netscale.nn.convnext import ConvNeXtBlock
+from netscale.nn.layers import Chain, PlannedBlock
+from netscale.plan.layers import Layer
 
-# (conv, bn) child-name pairs inside blocks whose forward applies bn right after conv
-_PAIRS = (("conv", "bn"), ("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
-_PAIRED_CLASSES = (Stem, BasicBlock, BottleneckBlock, Shortcut, MBConv, PreNormMBConv)
-_STEM_PAIRS = (("pool_conv", "pool_bn"),)
 _BN = (nn.BatchNorm2d, nn.SyncBatchNorm)  # eval mode: running statistics, foldable
 
 
@@ -95,21 +90,38 @@ def _check_input(model: object) -> None:
             )
 
 
+def _planned_sequences(module: nn.Module) -> list[tuple[Layer, ...]]:
+    """The layer sequences `module`'s forward applies in order, from its plan."""
+    if isinstance(module, Chain):
+        return [module.plan]
+    if isinstance(module, PlannedBlock):
+        return [module.plan.pre, *(res.branch for res in module.plan.residuals)]
+    return []
+
+
+def _fold_pair(module: nn.Module, first: str, second: str, *, before: bool) -> None:
+    """Fold the pair of children (`first`, `second`) that `module` applies in a row:
+    a BN after a conv, a layer scale after a linear, or (before=True) a BN before a conv."""
+    a, b = getattr(module, first, None), getattr(module, second, None)
+    if before:
+        if isinstance(a, _BN) and isinstance(b, nn.Conv2d) and _foldable_before(b):
+            _fold_before(a, b)  # CoAtNet's pre-norm BN before a 1x1 conv
+            setattr(module, first, nn.Identity())
+    elif isinstance(a, nn.Conv2d) and isinstance(b, _BN):
+        _fold_after(a, b)
+        setattr(module, second, nn.Identity())
+    elif isinstance(a, nn.Linear) and isinstance(b, nn.Parameter):
+        _fold_scale(a, b)  # ConvNeXt's layer scale: y * gamma after fc2 (sec. 2.6)
+        setattr(module, second, None)
+
+
 def _fold_children(module: nn.Module) -> None:
-    """Fold the BatchNorms among `module`'s direct children that a rule places."""
-    if isinstance(module, _PAIRED_CLASSES):
-        pairs = _PAIRS + (_STEM_PAIRS if isinstance(module, Stem) else ())
-        for conv_name, bn_name in pairs:
-            conv, bn = getattr(module, conv_name, None), getattr(module, bn_name, None)
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, _BN):
-                _fold_after(conv, bn)
-                setattr(module, bn_name, nn.Identity())
-    if isinstance(module, PreNormMBConv) and isinstance(module.pre_norm, _BN):
-        _fold_before(module.pre_norm, module.conv1)  # conv1 is 1x1 without padding
-        module.pre_norm = nn.Identity()
-    if isinstance(module, ConvNeXtBlock) and module.gamma is not None:
-        _fold_scale(module.fc2, module.gamma)  # y * gamma after fc2 (ConvNeXt sec. 2.6)
-        module.gamma = None
+    """Fold the BatchNorms (and layer scales) among `module`'s direct children that a rule
+    places: BNs after convs first, then BNs before convs (the order fixes the rounding)."""
+    for before in (False, True):
+        for layers in _planned_sequences(module):
+            for first, second in itertools.pairwise(layers):
+                _fold_pair(module, first.name, second.name, before=before)
     if isinstance(module, nn.Sequential):
         names = list(module._modules)
         for prev, name in itertools.pairwise(names):
@@ -147,9 +159,14 @@ def _fold_after(conv: nn.Conv2d, bn: nn.modules.batchnorm._BatchNorm) -> None:
     _set_bias(conv, s * b + t)
 
 
+def _foldable_before(conv: nn.Conv2d) -> bool:
+    """A conv can absorb a BatchNorm before it only when dense and unpadded."""
+    return conv.groups == 1 and all(p == 0 for p in conv.padding)
+
+
 def _fold_before(bn: nn.modules.batchnorm._BatchNorm, conv: nn.Conv2d) -> None:
     """conv(bn(x)) -> conv'(x) for a dense conv without padding: scale input channels."""
-    if conv.groups != 1 or any(p != 0 for p in conv.padding) or conv.padding_mode != "zeros":
+    if not _foldable_before(conv):
         raise FuseError("a BatchNorm before a padded or grouped conv cannot be folded")
     s, t = _bn_affine(bn)
     w = conv.weight.double()  # (C_out, C_in, k, k)

@@ -16,8 +16,9 @@ from itertools import groupby
 
 import torch
 
-from netscale.complexity.count import expanded_width
-from netscale.spec.net import NetSpec, StageSpec
+from netscale.plan.layers import SE, Conv, Norm
+from netscale.plan.net import BlockPlan, plan
+from netscale.spec.net import NetSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,53 +163,6 @@ TORCHVISION_REGNET = KeyRules(
 )
 
 
-def layout(spec: NetSpec) -> str | None:
-    """The source layout a spec is built like ("resnet", "regnet", "efficientnet",
-    "convnext", "coatnet"), or None."""
-    if spec.stem.kind == "patchify" or any(s.block == "convnext" for s in spec.stages):
-        return "convnext" if _convnext_like(spec) else None
-    if spec.stem.kind == "coatnet" or any(
-        s.block == "transformer" or s.pre_norm for s in spec.stages
-    ):
-        return "coatnet" if _coatnet_like(spec) else None
-    if all(s.block in ("mbconv", "fused_mbconv") for s in spec.stages):
-        return "efficientnet" if _efficientnet_like(spec) else None
-    first = spec.stages[0]
-    uniform = all(s.block == first.block and s.shortcut == first.shortcut for s in spec.stages)
-    se_places = {s.se_placement for s in spec.stages if s.se_ratio}
-    if not uniform or first.block not in ("basic", "bottleneck") or len(se_places) > 1:
-        return None
-    if spec.head.width or spec.head.norm or spec.head.hidden_width:  # neither library has these
-        return None
-    se_out = not se_places or first.block == "basic" or se_places == {"out"}
-    if spec.stem.pool != "none" and se_out:
-        return "resnet"
-    regnet_stem = spec.stem.kind == "conv" and spec.stem.pool == "none"
-    if regnet_stem and first.block == "bottleneck" and first.shortcut == "conv":
-        return "regnet" if se_places <= {"mid"} else None
-    return None
-
-
-def _efficientnet_like(spec: NetSpec) -> bool:
-    """Conv stem + BN + SiLU, (fused) MBConv stages with SE from the block input ("mid"),
-    1x1 head conv + BN + SiLU, pool, linear: timm's and torchvision's EfficientNet(V2)."""
-    stem, head = spec.stem, spec.head
-    se_mid = all(s.se_placement == "mid" for s in spec.stages if s.se_ratio)
-    return (
-        stem.kind == "conv"
-        and stem.pool == "none"
-        and bool(head.width)
-        and not head.norm
-        and spec.act == "silu"  # both libraries hard-code SiLU (swish) here
-        and se_mid
-    )
-
-
-def torchvision_efficientnet_fits(spec: NetSpec) -> bool:
-    """torchvision's MBConv always has SE, its Fused-MBConv never does."""
-    return all(bool(s.se_ratio) == (s.block == "mbconv") for s in spec.stages)
-
-
 def resnet_rules(spec: NetSpec) -> KeyRules:
     """Rules for a spec of the "resnet" layout (timm's and torchvision's are alike)."""
     first = spec.stages[0]
@@ -224,72 +178,72 @@ def resnet_rules(spec: NetSpec) -> KeyRules:
     )
 
 
-# timm block class -> {our conv: (timm conv, timm BN)}; our BN of convN is bnN. timm names
-# the class by the stage's block string: ds = DepthwiseSeparableConv (MBConv, expansion 1),
-# ir = InvertedResidual (MBConv), cn = ConvBnAct (Fused-MBConv, expansion 1),
-# er = EdgeResidual (Fused-MBConv). Its SE is `se.conv_reduce` / `se.conv_expand`.
+# timm's block class for our MBConv's convs (read from its plan) -> their (conv, BN) names
+# in the same order. timm names the class by the stage's block string: ds =
+# DepthwiseSeparableConv (MBConv, expansion 1), ir = InvertedResidual (MBConv), cn =
+# ConvBnAct (Fused-MBConv, expansion 1), er = EdgeResidual (Fused-MBConv). Its SE is
+# `se.conv_reduce` / `se.conv_expand`.
 _TIMM_MBCONV = {
-    "ds": {"conv2": ("conv_dw", "bn1"), "conv3": ("conv_pw", "bn2")},
-    "ir": {"conv1": ("conv_pw", "bn1"), "conv2": ("conv_dw", "bn2"), "conv3": ("conv_pwl", "bn3")},
-    "cn": {"conv1": ("conv", "bn1")},
-    "er": {"conv1": ("conv_exp", "bn1"), "conv3": ("conv_pwl", "bn2")},
+    ("conv2", "conv3"): (("conv_dw", "bn1"), ("conv_pw", "bn2")),  # ds
+    ("conv1", "conv2", "conv3"): (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+    ("conv1",): (("conv", "bn1"),),  # cn
+    ("conv1", "conv3"): (("conv_exp", "bn1"), ("conv_pwl", "bn2")),  # er
 }
+# (our layer, the BN that follows it or None for an SE), in forward order
+Layers = tuple[tuple[str, str | None], ...]
 
 
-def _mbconv_layers(stage: StageSpec, w_in: int) -> tuple[str, ...]:
-    """Our layers of one (fused) MBConv in forward order, as `nn.blocks.MBConv` builds them."""
-    inner = expanded_width(stage, w_in)
-    fused = stage.block == "fused_mbconv"
-    single = fused and inner == w_in  # Fused-MBConv with expansion 1: one kxk conv
-    layers = ("conv1",) if inner != w_in or fused else ()
-    layers += () if fused else ("conv2",)
-    layers += ("se_mid",) if stage.se_ratio else ()
-    return layers + (() if single else ("conv3",))
+def _mbconv_layers(block: BlockPlan) -> Layers:
+    """The convs (each with its BN) and the SE of one (fused) MBConv, read from its plan."""
+    branch = block.layers.residuals[0].branch
+    layers = []
+    for layer, after in zip(branch, (*branch[1:], None), strict=True):
+        if isinstance(layer, Conv) and isinstance(after, Norm):
+            layers.append((layer.name, after.name))
+        elif isinstance(layer, SE):
+            layers.append((layer.name, None))
+    return tuple(layers)
 
 
-def _stage_blocks(spec: NetSpec) -> list[tuple[int, str, tuple[str, ...]]]:
+def _stage_blocks(spec: NetSpec) -> list[tuple[int, str, Layers]]:
     """(stage, block indices as a regex alternation, layers) for every group of consecutive
     blocks of a stage with the same layers (the first block of a stage may differ)."""
-    groups, w_in = [], spec.stem.width
-    for i, stage in enumerate(spec.stages):
-        layers = []
-        for _ in range(stage.depth):
-            layers.append(_mbconv_layers(stage, w_in))
-            w_in = stage.width
+    groups = []
+    for i, stage in enumerate(plan(spec).stages):
         index = 0
-        for kind, run in groupby(layers):
+        for layers, run in groupby(_mbconv_layers(block) for block in stage):
             n = len(list(run))
-            groups.append((i, "|".join(str(j) for j in range(index, index + n)), kind))
+            groups.append((i, "|".join(str(j) for j in range(index, index + n)), layers))
             index += n
     return groups
 
 
-def _timm_block_rules(stage: int, blocks: str, layers: tuple[str, ...]) -> list[tuple[str, str]]:
-    fused = "conv2" not in layers
-    kind = ("er" if "conv3" in layers else "cn") if fused else ("ir" if "conv1" in layers else "ds")
+def _timm_block_rules(stage: int, blocks: str, layers: Layers) -> list[tuple[str, str]]:
     src, ours = rf"blocks\.{stage}\.(?P<block>{blocks})\.", f"stages.{stage}.{{block}}."
-    pairs = [(src + r"se\.conv_reduce\." + _P, ours + "se_mid.fc1.{p}")]
-    pairs.append((src + r"se\.conv_expand\." + _P, ours + "se_mid.fc2.{p}"))
-    for conv, (their_conv, their_bn) in _TIMM_MBCONV[kind].items():
+    convs = tuple((conv, bn) for conv, bn in layers if bn)
+    pairs = []
+    for se, _ in (x for x in layers if not x[1]):
+        pairs.append((src + r"se\.conv_reduce\." + _P, ours + se + ".fc1.{p}"))
+        pairs.append((src + r"se\.conv_expand\." + _P, ours + se + ".fc2.{p}"))
+    theirs = _TIMM_MBCONV[tuple(conv for conv, _ in convs)]
+    for (conv, bn), (their_conv, their_bn) in zip(convs, theirs, strict=True):
         pairs.append((src + their_conv + r"\." + _P, ours + conv + ".{p}"))
-        pairs.append((src + their_bn + r"\." + _P, ours + "bn" + conv[-1] + ".{p}"))
+        pairs.append((src + their_bn + r"\." + _P, ours + bn + ".{p}"))
     return pairs
 
 
-def _torchvision_block_rules(
-    stage: int, blocks: str, layers: tuple[str, ...]
-) -> list[tuple[str, str]]:
+def _torchvision_block_rules(stage: int, blocks: str, layers: Layers) -> list[tuple[str, str]]:
     # features.0 is the stem, so stage i is features.{i + 1}; block = Sequential of
     # Conv2dNormActivation(conv, bn, act) and SqueezeExcitation(fc1, fc2) in forward order.
     src = rf"features\.{stage + 1}\.(?P<block>{blocks})\.block\."
     ours = f"stages.{stage}.{{block}}."
     pairs = []
-    for index, layer in enumerate(layers):
-        if layer == "se_mid":
-            pairs.append((src + rf"{index}\.(?P<fc>fc[12])\." + _P, ours + "se_mid.{fc}.{p}"))
+    for index, (layer, bn) in enumerate(layers):
+        if bn is None:
+            pairs.append((src + rf"{index}\.(?P<fc>fc[12])\." + _P, ours + layer + ".{fc}.{p}"))
         else:
             pairs.append((src + rf"{index}\.0\." + _P, ours + layer + ".{p}"))
-            pairs.append((src + rf"{index}\.1\." + _P, ours + "bn" + layer[-1] + ".{p}"))
+            pairs.append((src + rf"{index}\.1\." + _P, ours + bn + ".{p}"))
     return pairs
 
 
@@ -314,54 +268,6 @@ def efficientnet_rules(spec: NetSpec, source: str) -> KeyRules:
     for stage, blocks, layers in _stage_blocks(spec):
         pairs += block_rules(stage, blocks, layers)
     return KeyRules(_rules(*pairs))
-
-
-def _convnext_like(spec: NetSpec) -> bool:
-    """Non-overlapping patchify stem (kernel = stride) + LayerNorm, ConvNeXt stages, head
-    pool + LayerNorm + linear, GELU: timm's `convnext_*` and torchvision's ConvNeXt. (timm's
-    pre-logits layer, `convnext_*_mlp`, uses GELU where our `head.hidden` uses tanh.)"""
-    stem, head = spec.stem, spec.head
-    return (
-        stem.kind == "patchify"
-        and stem.kernel == stem.stride  # a state dict holds the kernel, not the stride
-        and all(s.block == "convnext" for s in spec.stages)
-        and head.norm
-        and not head.width
-        and not head.hidden_width
-        and spec.act == "gelu"
-    )
-
-
-def torchvision_convnext_fits(spec: NetSpec) -> bool:
-    """torchvision's ConvNeXt has no downsampling layer before stage 0, a stride-2 one
-    before every later stage, and always a layer scale."""
-    first = spec.stages[0]
-    return (
-        first.stride == 1
-        and first.width == spec.stem.width
-        and all(s.stride == 2 for s in spec.stages[1:])
-        and all(s.layer_scale for s in spec.stages)
-    )
-
-
-def _coatnet_like(spec: NetSpec) -> bool:
-    """CoAtNet stem, stages of pre-norm MBConv or transformer blocks, each halving the
-    resolution, head pool + LayerNorm + pre-logits linear + tanh + linear, GELU: timm's
-    `coatnet_N_224` (MaxxVit with stage stride 2 hard-coded; without a pre-logits layer timm
-    normalizes before pooling, unlike our head)."""
-    stem, head = spec.stem, spec.head
-    blocks_fit = all(
-        (s.block == "mbconv" and s.pre_norm) or s.block == "transformer" for s in spec.stages
-    )
-    return (
-        stem.kind == "coatnet"
-        and blocks_fit
-        and all(s.stride == 2 for s in spec.stages)
-        and head.norm
-        and bool(head.hidden_width)
-        and not head.width
-        and spec.act == "gelu"
-    )
 
 
 # timm ConvNeXt: stem = Sequential(conv, LayerNorm2d); stage i = downsample (Sequential(

@@ -27,11 +27,8 @@ from netscale.build.weight_rules import (
     KeyRules,
     coatnet_rules,
     efficientnet_rules,
-    layout,
     resnet_rules,
-    torchvision_convnext_fits,
     torchvision_convnext_rules,
-    torchvision_efficientnet_fits,
 )
 from netscale.families import list_models, model_info
 from netscale.spec.net import NetSpec
@@ -54,6 +51,101 @@ _SOURCE_EPS = (("torchvision", re.compile(r"efficientnet_(b[5-7]|v2_\w+)"), "Bat
 _FAMILIES = (
     "ResNet, ResNet-D, ResNet-RS, RegNet X/Y, EfficientNet, EfficientNetV2, ConvNeXt and CoAtNet"
 )
+
+
+def layout(spec: NetSpec) -> str | None:
+    """The source layout a spec is built like ("resnet", "regnet", "efficientnet",
+    "convnext", "coatnet"), or None."""
+    if spec.stem.kind == "patchify" or any(s.block == "convnext" for s in spec.stages):
+        return "convnext" if _convnext_like(spec) else None
+    if spec.stem.kind == "coatnet" or any(
+        s.block == "transformer" or s.pre_norm for s in spec.stages
+    ):
+        return "coatnet" if _coatnet_like(spec) else None
+    if all(s.block in ("mbconv", "fused_mbconv") for s in spec.stages):
+        return "efficientnet" if _efficientnet_like(spec) else None
+    first = spec.stages[0]
+    uniform = all(s.block == first.block and s.shortcut == first.shortcut for s in spec.stages)
+    se_places = {s.se_placement for s in spec.stages if s.se_ratio}
+    if not uniform or first.block not in ("basic", "bottleneck") or len(se_places) > 1:
+        return None
+    if spec.head.width or spec.head.norm or spec.head.hidden_width:  # neither library has these
+        return None
+    se_out = not se_places or first.block == "basic" or se_places == {"out"}
+    if spec.stem.pool != "none" and se_out:
+        return "resnet"
+    regnet_stem = spec.stem.kind == "conv" and spec.stem.pool == "none"
+    if regnet_stem and first.block == "bottleneck" and first.shortcut == "conv":
+        return "regnet" if se_places <= {"mid"} else None
+    return None
+
+
+def _efficientnet_like(spec: NetSpec) -> bool:
+    """Conv stem + BN + SiLU, (fused) MBConv stages with SE from the block input ("mid"),
+    1x1 head conv + BN + SiLU, pool, linear: timm's and torchvision's EfficientNet(V2)."""
+    stem, head = spec.stem, spec.head
+    se_mid = all(s.se_placement == "mid" for s in spec.stages if s.se_ratio)
+    return (
+        stem.kind == "conv"
+        and stem.pool == "none"
+        and bool(head.width)
+        and not head.norm
+        and spec.act == "silu"  # both libraries hard-code SiLU (swish) here
+        and se_mid
+    )
+
+
+def torchvision_efficientnet_fits(spec: NetSpec) -> bool:
+    """torchvision's MBConv always has SE, its Fused-MBConv never does."""
+    return all(bool(s.se_ratio) == (s.block == "mbconv") for s in spec.stages)
+
+
+def _convnext_like(spec: NetSpec) -> bool:
+    """Non-overlapping patchify stem (kernel = stride) + LayerNorm, ConvNeXt stages, head
+    pool + LayerNorm + linear, GELU: timm's `convnext_*` and torchvision's ConvNeXt. (timm's
+    pre-logits layer, `convnext_*_mlp`, uses GELU where our `head.hidden` uses tanh.)"""
+    stem, head = spec.stem, spec.head
+    return (
+        stem.kind == "patchify"
+        and stem.kernel == stem.stride  # a state dict holds the kernel, not the stride
+        and all(s.block == "convnext" for s in spec.stages)
+        and head.norm
+        and not head.width
+        and not head.hidden_width
+        and spec.act == "gelu"
+    )
+
+
+def torchvision_convnext_fits(spec: NetSpec) -> bool:
+    """torchvision's ConvNeXt has no downsampling layer before stage 0, a stride-2 one
+    before every later stage, and always a layer scale."""
+    first = spec.stages[0]
+    return (
+        first.stride == 1
+        and first.width == spec.stem.width
+        and all(s.stride == 2 for s in spec.stages[1:])
+        and all(s.layer_scale for s in spec.stages)
+    )
+
+
+def _coatnet_like(spec: NetSpec) -> bool:
+    """CoAtNet stem, stages of pre-norm MBConv or transformer blocks, each halving the
+    resolution, head pool + LayerNorm + pre-logits linear + tanh + linear, GELU: timm's
+    `coatnet_N_224` (MaxxVit with stage stride 2 hard-coded; without a pre-logits layer timm
+    normalizes before pooling, unlike our head)."""
+    stem, head = spec.stem, spec.head
+    blocks_fit = all(
+        (s.block == "mbconv" and s.pre_norm) or s.block == "transformer" for s in spec.stages
+    )
+    return (
+        stem.kind == "coatnet"
+        and blocks_fit
+        and all(s.stride == 2 for s in spec.stages)
+        and head.norm
+        and bool(head.hidden_width)
+        and not head.width
+        and spec.act == "gelu"
+    )
 
 
 class WeightImportError(ValueError):

@@ -1,27 +1,47 @@
-"""Building blocks with explicit arguments; no specs, no global config."""
+"""Building blocks with explicit arguments; no specs, no global config.
 
-from netscale.nn.blocks import (
-    BasicBlock,
-    BottleneckBlock,
+`BLOCK_MODULES` is the registry of block modules: a plan kind (netscale.plan.LAYOUTS) ->
+the module class built from that layout."""
+
+from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, MBConv, Stem
+from netscale.nn.coatnet import PreNormMBConv, TransformerBlock
+from netscale.nn.convnext import ConvNeXtBlock
+from netscale.nn.layers import (
+    Chain,
     DropPath,
-    Head,
-    MBConv,
-    Shortcut,
+    LayerNorm2d,
+    PlannedBlock,
     SqueezeExcite,
-    Stem,
     conv2d,
+    make,
     make_act,
 )
 
+BLOCK_MODULES: dict[str, type[PlannedBlock]] = {
+    "basic": BasicBlock,
+    "bottleneck": BottleneckBlock,
+    "mbconv": MBConv,
+    "pre_norm_mbconv": PreNormMBConv,
+    "convnext": ConvNeXtBlock,
+    "transformer": TransformerBlock,
+}
+
 __all__ = [
+    "BLOCK_MODULES",
     "BasicBlock",
     "BottleneckBlock",
+    "Chain",
+    "ConvNeXtBlock",
     "DropPath",
     "Head",
+    "LayerNorm2d",
     "MBConv",
-    "Shortcut",
+    "PlannedBlock",
+    "PreNormMBConv",
     "SqueezeExcite",
     "Stem",
+    "TransformerBlock",
     "conv2d",
+    "make",
     "make_act",
 ]

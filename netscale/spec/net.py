@@ -96,6 +96,11 @@ class StemSpec:
             _fail(f"{path}.pool", self.pool, f"only 'none' with kind={self.kind!r}")
 
     @property
+    def deep_mid_width(self) -> int:
+        """Width of the first two convs of a "deep" stem: mid_width, or width // 2."""
+        return self.mid_width or self.width // 2
+
+    @property
     def total_stride(self) -> int:
         """Downsampling factor of the stem (pixels in per pixel out, per side)."""
         if self.kind == "patchify":
@@ -162,6 +167,22 @@ class StageSpec:
         if self.group_width is None:
             return 1
         return self.inner_width // self.group_width
+
+    def expanded_width(self, w_in: int) -> int:
+        """Inner width of a block with input width `w_in`: expansion_ratio x the input width
+        of an (fused) MBConv; x the output width of a pre-norm MBConv and of the ConvNeXt /
+        transformer MLP."""
+        from_input = self.block in ("mbconv", "fused_mbconv") and not self.pre_norm
+        return max(1, round((w_in if from_input else self.width) * self.expansion_ratio))
+
+    def se_width(self, w_in: int) -> int:
+        """Channels of the SE bottleneck of a block with input width `w_in` (0 = no SE):
+        se_ratio x the block input ("mid") or output ("out", and CoAtNet's pre-norm MBConv)
+        width."""
+        if not self.se_ratio:
+            return 0
+        from_input = self.se_placement == "mid" and not self.pre_norm
+        return max(1, round(self.se_ratio * (w_in if from_input else self.width)))
 
     def validate(self, path: str) -> None:
         _check_choice(f"{path}.block", self.block, BLOCK_KINDS)

@@ -91,3 +91,17 @@ def test_derived_properties():
     assert spec.num_blocks == 16
     assert spec.num_features == 440
     assert spec.stages[0].groups == 48 // 8
+
+
+def test_derived_widths():
+    """Widths every reader (plan, builder, weight import) takes from the spec."""
+    mb = StageSpec(block="mbconv", depth=1, width=24, expansion_ratio=6.0, se_ratio=0.25)
+    assert mb.expanded_width(16) == 96  # x the block input width
+    assert mb.se_width(16) == 4  # "mid": from the block input width
+    pre = dataclasses.replace(mb, pre_norm=True, expansion_ratio=4.0)
+    assert pre.expanded_width(16) == 96 and pre.se_width(16) == 6  # from the output width
+    out = StageSpec(block="bottleneck", depth=1, width=256, se_ratio=0.25, se_placement="out")
+    assert out.se_width(64) == 64 and dataclasses.replace(out, se_ratio=0.0).se_width(64) == 0
+    assert StageSpec(block="convnext", depth=1, width=96).expanded_width(48) == 384
+    assert StemSpec(kind="deep", width=64).deep_mid_width == 32
+    assert StemSpec(kind="deep", width=64, mid_width=24).deep_mid_width == 24
