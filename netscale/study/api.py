@@ -13,6 +13,7 @@ from typing import Any
 
 from netscale.study.config import StudyConfig, example_config, load_config
 from netscale.study.planners import DataShape, plan
+from netscale.study.records import Trial
 from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError, precision_counts
 
 RUN_BACKENDS = ("local", "ray")
@@ -122,7 +123,7 @@ def run_study(
     return {"counts": counts, "report": path}
 
 
-def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[Trial]]:
     """The study's record and its trials (see store.Store.trials)."""
     store = Store.open(Path(study_dir))
     try:
@@ -137,10 +138,10 @@ def status(study_dir: str | Path) -> dict[str, Any]:
     study, trials = study_trials(study_dir)
     groups: dict[str, Counter[str]] = {}
     for t in trials:
-        groups.setdefault(t["group"], Counter())[t["status"]] += 1
-    totals = Counter(t["status"] for t in trials)
-    failed = [{k: t[k] for k in ("trial_id", "group", "error")} for t in trials
-              if t["status"] == "failed"]  # fmt: skip
+        groups.setdefault(t.group, Counter())[t.status] += 1
+    totals = Counter(t.status for t in trials)
+    failed = [{"trial_id": t.trial_id, "group": t.group, "error": t.error} for t in trials
+              if t.status == "failed"]  # fmt: skip
     return {"name": study["name"], "planner": study["planner"], "planned": len(trials),
             "counts": dict(totals), "groups": {g: dict(c) for g, c in groups.items()},
             "precision": precision_counts(trials), "failed": failed}  # fmt: skip
@@ -160,9 +161,9 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
     _, trials = study_trials(study_dir)
     rows = []
     for t in trials:
-        row = {k: t[k] for k in _EXPORT_KEYS}
-        row["metrics"] = t["metrics"]
-        row["design"] = t["design"]
+        row = {k: getattr(t, k) for k in _EXPORT_KEYS}
+        row["metrics"] = t.metrics
+        row["design"] = t.design
         rows.append(_finite(row))
     if fmt == "jsonl":
         return "\n".join(json.dumps(r, allow_nan=False) for r in rows)

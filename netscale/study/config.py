@@ -7,49 +7,26 @@
     recipe_overrides: {lr: 0.2}    # any recipe field
     epochs: 5                      # per trial (scaling may list several budgets)
     seed: 0                        # sampling and training seed
-    design_space: {...}            # the chosen planner's own section (see planners.py)
+    design_space: {...}            # the chosen planner's own section (see planners/)
 
-Unknown keys, a missing planner section or a malformed file raise `StudyConfigError`
-naming the key and what is allowed. No torch import.
+The planner and its section's keys are checked against the planner registry
+(`netscale.study.planners.PLANNERS`); unknown keys, a missing planner section or a
+malformed file raise `StudyConfigError` naming the key and what is allowed. No torch import.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from netscale.spec.io import check_keys, load_yaml_mapping, yaml_load
+from netscale.study.planners import PLANNERS
+from netscale.study.records import StudyConfig, StudyConfigError
 
-PLANNERS = ("design_space", "scaling", "compound_search", "ablation")
-
-
-class StudyConfigError(ValueError):
-    """A study config is malformed (the message names the key and what is allowed)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StudyConfig:
-    """A validated study config; `section` is the planner's own mapping."""
-
-    name: str
-    planner: str
-    data: str = "digits"
-    recipe: str = "quick"
-    recipe_overrides: dict[str, Any] = field(default_factory=dict)
-    epochs: int = 5
-    seed: int = 0
-    minival: float = 0.0
-    section: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as a plain mapping in file form (the planner section under its name)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out[self.planner] = out.pop("section")
-        return out
-
+__all__ = ["StudyConfig", "StudyConfigError", "example_config", "list_examples",
+           "load_config", "parse_config"]  # fmt: skip
 
 _TOP = {f.name for f in dataclasses.fields(StudyConfig)} - {"section"}
 
@@ -59,7 +36,7 @@ def parse_config(data: Any, *, source: str = "config") -> StudyConfig:
     if not isinstance(data, dict):
         raise StudyConfigError(f"{source}: expected a mapping of keys to values, got {data!r}")
     planner = data.get("planner")
-    if planner not in PLANNERS:
+    if not isinstance(planner, str) or planner not in PLANNERS:
         raise StudyConfigError(
             f"{source}: planner={planner!r} is invalid; allowed: {', '.join(PLANNERS)}"
         )
@@ -70,6 +47,7 @@ def parse_config(data: Any, *, source: str = "config") -> StudyConfig:
             f"{source}: planner {planner!r} needs a mapping under the key {planner!r}, "
             f"got {section!r}"
         )
+    PLANNERS[planner].check_section(section, source)
     fields = {k: v for k, v in data.items() if k in _TOP}
     fields.setdefault("name", source)
     _check_types(fields, source)

@@ -2,7 +2,8 @@
 global state are never touched, so plotting is safe beside other matplotlib users).
 
 Each function takes prepared arrays or analysis results and returns a `Figure`; with no data
-it returns a figure that says so instead of failing (a study can be plotted mid-run).
+it returns a figure that says so instead of failing (a study can be plotted mid-run). A plot
+of one planner's own records lives in that planner's module (the ablation ladder).
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from netscale.study.analysis import (
+from netscale.study.statistics import (
     BootstrapBand,
     Interval,
     PowerLawFit,
-    QuantizedWidthFit,
     RandomSearchCurve,
     edf,
 )
-from netscale.study.findings import AblationRow
+from netscale.study.width_fit import QuantizedWidthFit
 
 _PANEL = (3.4, 2.6)  # inches per subplot
 
@@ -37,8 +37,8 @@ class TrendSeries:
     group: str
     x: np.ndarray
     errors: np.ndarray
-    band: BootstrapBand | None  # best error per bin (analysis.bootstrap_best)
-    best: Interval | None  # parameter value of the best model (analysis.bootstrap_best_value)
+    band: BootstrapBand | None  # best error per bin (statistics.bootstrap_best)
+    best: Interval | None  # parameter value of the best model (statistics.bootstrap_best_value)
 
 
 def color(i: int) -> tuple[float, float, float, float]:
@@ -46,9 +46,12 @@ def color(i: int) -> tuple[float, float, float, float]:
     return colormaps["tab10"](i % 10)
 
 
-def new_figure(rows: int = 1, cols: int = 1) -> tuple[Figure, list]:
-    """A Figure on the Agg canvas with rows x cols axes, returned flat."""
-    size = (_PANEL[0] * cols + 0.6, _PANEL[1] * rows + 0.4)
+def new_figure(
+    rows: int = 1, cols: int = 1, *, size: tuple[float, float] | None = None
+) -> tuple[Figure, list]:
+    """A Figure on the Agg canvas with rows x cols axes, returned flat; `size` in inches
+    (default: a fixed size per panel)."""
+    size = size or (_PANEL[0] * cols + 0.6, _PANEL[1] * rows + 0.4)
     fig = Figure(figsize=size, dpi=100, layout="tight")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -255,34 +258,6 @@ def plot_pareto(
     ax.set(xlabel="multiply-adds", ylabel="top-1 error (%)", title="error vs FLOPs")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    return fig
-
-
-def plot_ablation(rows: Sequence[AblationRow]) -> Figure:
-    """The additive ladder as bars of mean top-1 (error bars: std over seeds), each labeled
-    with its gain over the previous step; steps with no completed seed are hatched."""
-    if not rows or not any(r.n for r in rows):
-        return message_figure("ablation: no completed trials yet")
-    fig = Figure(figsize=(max(4.0, 0.7 * len(rows) + 1.5), 3.4), dpi=100, layout="tight")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    done = [r for r in rows if r.n]
-    lo = min(r.mean_top1 for r in done)
-    hi = max(r.mean_top1 for r in done)
-    pad = max(1.0, 0.15 * (hi - lo))
-    for i, r in enumerate(rows):
-        if not r.n:
-            ax.bar(i, hi - lo + pad, bottom=lo - pad, color="none", edgecolor="0.6", hatch="//")
-            continue
-        err = r.std_top1 if np.isfinite(r.std_top1) else 0.0
-        ax.bar(i, r.mean_top1 - (lo - pad), bottom=lo - pad, color=color(0), yerr=err, capsize=3)
-        if np.isfinite(r.gain_prev):
-            ax.text(
-                i, r.mean_top1 + err, f"{r.gain_prev:+.2f}", ha="center", va="bottom", fontsize=7
-            )
-    ax.set_xticks(range(len(rows)), [r.name for r in rows], rotation=30, ha="right", fontsize=7)
-    ax.set(ylabel="top-1 (%)", title="additive ablation", ylim=(lo - pad, hi + 2 * pad))
-    ax.grid(alpha=0.3, axis="y")
     return fig
 
 

@@ -15,12 +15,14 @@ trains in the stored precision, whichever node runs it.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from netscale.study.records import Trial
 from netscale.study.runner import (
     LEASE_S,
     RunOptions,
@@ -33,13 +35,13 @@ from netscale.study.runner import (
 from netscale.study.store import Store, lease_owner
 
 
-def _remote_trial(trial: dict[str, Any], out: str, options: RunOptions) -> dict[str, Any]:
+def _remote_trial(trial: Trial, out: str, options: RunOptions) -> dict[str, Any]:
     """Runs inside a Ray worker."""
     path = Path(out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
-        path = Path(tempfile.mkdtemp(prefix=f"netscale-trial-{trial['trial_id']}-"))
+        path = Path(tempfile.mkdtemp(prefix=f"netscale-trial-{trial.trial_id}-"))
     return execute_trial(trial, path, options)
 
 
@@ -70,14 +72,15 @@ class _Driver:
         self.store, self.owner = Store.open(study_dir), lease_owner()
         self.running: dict[Any, int] = {}  # task ref -> trial id
 
-    def submit(self, trial: dict[str, Any]) -> None:
+    def submit(self, trial: Trial) -> None:
         """Fix the trial's precision (decided remotely at its first claim), then submit
         its training task; a trial whose precision cannot be decided ends failed."""
-        tid = trial["trial_id"]
+        tid = trial.trial_id
         try:
-            if trial["precision"] is None:
+            if trial.precision is None:
                 chosen = self.ray.get(self.decide.remote(trial, self.options))
-                trial = {**trial, "precision": self.store.fix_precision(tid, self.owner, chosen)}
+                fixed = self.store.fix_precision(tid, self.owner, chosen)
+                trial = dataclasses.replace(trial, precision=fixed)
         except Exception as err:  # e.g. a --device the node does not have
             self.store.finish(tid, self.owner, **failure(err))
             return

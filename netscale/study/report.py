@@ -1,7 +1,8 @@
 """Study report: a terminal summary table and a self-contained report.html (PNGs inlined as
 base64 data URIs, also written beside it in report/), regenerated at any time, mid-study
 included. Files are written atomically: a reader sees the old report or the new one. The
-per-planner sections come from `netscale.study.sections`."""
+sections and the recommendation come from the study's planner, through the registry
+(`netscale.study.planners`)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from netscale.spec.io import atomic_write
-from netscale.study.findings import Trial, by_group, completed, error_of, recommend
-from netscale.study.sections import PNG_NAMES, Section, build_sections, format_number, html_table
+from netscale.study.findings import by_group, completed, error, error_of
+from netscale.study.planners import recommend, report_images, report_sections
+from netscale.study.records import Trial
+from netscale.study.report_parts import Section, format_number, html_table
 from netscale.study.store import precision_counts
 
 _STYLE = (
@@ -49,9 +52,9 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
     rows = []
     for group, ts in by_group(trials).items():
         done = completed(ts)
-        failed = sum(t.get("status") == "failed" for t in ts)
-        diverged = sum(t.get("status") == "diverged" for t in ts)
-        best = min(done, key=lambda t: float(t["metrics"]["error"])) if done else None
+        failed = sum(t.status == "failed" for t in ts)
+        diverged = sum(t.status == "diverged" for t in ts)
+        best = min(done, key=error) if done else None
         errors = error_of(done)
         rows.append(
             SummaryRow(
@@ -62,9 +65,9 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
                 diverged=diverged,
                 best_error=float(errors.min()) if done else float("nan"),
                 median_error=float(np.median(errors)) if done else float("nan"),
-                best_trial=int(best["trial_id"]) if best else None,
-                best_flops=int(best["flops"]) if best else None,
-                best_params=int(best["params"]) if best else None,
+                best_trial=best.trial_id if best else None,
+                best_flops=best.flops if best else None,
+                best_params=best.params if best else None,
             )
         )
     return rows
@@ -93,7 +96,7 @@ def _headline(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
     name, planner = study.get("name", "?"), study.get("planner", "?")
     text = f"study {name} ({planner}): {done} of {planned} planned trials completed"
     for status in ("running", "failed", "diverged"):
-        n = sum(t.get("status") == status for t in trials)
+        n = sum(t.status == status for t in trials)
         text += f", {n} {status}" if n else ""
     return text
 
@@ -157,7 +160,7 @@ def write_report(
     out = Path(out_dir)
     if not out.is_dir():
         raise FileNotFoundError(f"report directory {str(out)!r} does not exist")
-    sections = build_sections(study, trials, n_resamples, seed)
+    sections = report_sections(study, trials, n_resamples=n_resamples, seed=seed)
     png_dir = out / "report"
     png_dir.mkdir(exist_ok=True)
     written = set()
@@ -165,7 +168,7 @@ def write_report(
         for name, png in sec.images:
             atomic_write(png_dir / f"{name}.png", png)
             written.add(name)
-    for name in set(PNG_NAMES) - written:
+    for name in report_images() - written:
         (png_dir / f"{name}.png").unlink(missing_ok=True)
     path = out / "report.html"
     atomic_write(path, _html(study, trials, sections).encode("utf-8"))

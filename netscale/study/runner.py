@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netscale.study.records import Trial
 from netscale.study.store import Store, lease_owner
 
 LEASE_S = 120.0  # a lease lives this long without renewal; renewed every LEASE_S / 4
@@ -89,7 +91,7 @@ def _error_text(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def decide_precision(trial: dict[str, Any], options: RunOptions) -> str:
+def decide_precision(trial: Trial, options: RunOptions) -> str:
     """The precision ("fp32" or "bf16") `trial` trains in on this process's device: the
     deterministic rule `netscale.training.precision.choose_precision` over the recipe's
     request, the device's bf16 capability and the trial's spec. Nothing is timed, so the
@@ -99,17 +101,17 @@ def decide_precision(trial: dict[str, Any], options: RunOptions) -> str:
     from netscale.training import precision
     from netscale.training.recipe import recipe_from_dict
 
-    requested = recipe_from_dict(trial["recipe"]).precision
+    requested = recipe_from_dict(trial.recipe).precision
     device = resolve_device(options.device)
-    return precision.choose_precision(requested, device, from_dict(trial["spec"])).precision
+    return precision.choose_precision(requested, device, from_dict(trial.spec)).precision
 
 
-def settle_precision(store: Store, trial: dict[str, Any], owner: str, options: RunOptions) -> str:
+def settle_precision(store: Store, trial: Trial, owner: str, options: RunOptions) -> str:
     """The trial's precision as the ledger holds it; at its first claim it is decided here
     (by the worker that trains it) and stored, and every later attempt reads it back."""
-    if trial.get("precision"):
-        return trial["precision"]
-    return store.fix_precision(trial["trial_id"], owner, decide_precision(trial, options))
+    if trial.precision:
+        return trial.precision
+    return store.fix_precision(trial.trial_id, owner, decide_precision(trial, options))
 
 
 def _resumable(out: Path, precision: str | None) -> bool:
@@ -130,7 +132,7 @@ def _resumable(out: Path, precision: str | None) -> bool:
 
 
 def execute_trial(
-    trial: dict[str, Any],
+    trial: Trial,
     out: Path,
     options: RunOptions,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
@@ -145,7 +147,7 @@ def execute_trial(
 
 
 def _train_trial(
-    trial: dict[str, Any],
+    trial: Trial,
     out: Path,
     options: RunOptions,
     on_epoch: Callable[[dict[str, Any]], None] | None,
@@ -157,7 +159,7 @@ def _train_trial(
     from netscale.training.recipe import recipe_from_dict
 
     torch.set_num_threads(options.threads)
-    precision = trial.get("precision")
+    precision = trial.precision
     resume = _resumable(out, precision)
     if out.exists() and not resume:  # killed before its first checkpoint: start again
         shutil.rmtree(out)
@@ -169,12 +171,12 @@ def _train_trial(
             on_epoch({k: v for k, v in line.items() if k != "event"})
 
     result = train(
-        from_dict(trial["spec"]),
+        from_dict(trial.spec),
         data=_data(options),
-        recipe=recipe_from_dict(trial["recipe"], **overrides),
+        recipe=recipe_from_dict(trial.recipe, **overrides),
         out=out,
         resume=resume,
-        seed=trial["seed"],
+        seed=trial.seed,
         device=options.device,
         progress=progress,
     )
@@ -247,19 +249,20 @@ def work(study_dir: Path, options: RunOptions, max_trials: int | None = None) ->
 
 
 def _run_claimed(
-    store: Store, study_dir: Path, trial: dict[str, Any], owner: str, options: RunOptions
+    store: Store, study_dir: Path, trial: Trial, owner: str, options: RunOptions
 ) -> None:
     """Settle the trial's precision, train it and record its end. Any exception is the
     trial's failure (type and message as its error), never a trial left "running"; only
     Ctrl-C gives the trial back to the queue."""
-    tid = trial["trial_id"]
+    tid = trial.trial_id
 
     def on_epoch(line: dict[str, Any]) -> None:
         store.record_epoch(tid, owner, line)
 
     try:
         with _Heartbeat(study_dir, tid, owner):
-            trial = {**trial, "precision": settle_precision(store, trial, owner, options)}
+            fixed = settle_precision(store, trial, owner, options)
+            trial = dataclasses.replace(trial, precision=fixed)
             outcome = execute_trial(trial, trial_dir(study_dir, tid), options, on_epoch)
     except KeyboardInterrupt:
         store.release(tid, owner)

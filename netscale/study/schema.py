@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLES = ("meta", "trials", "epochs", "results")
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
@@ -20,7 +20,7 @@ SCHEMA_SQL = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE trials (
     trial_id INTEGER PRIMARY KEY,
-    grp TEXT NOT NULL,
+    group_name TEXT NOT NULL,
     spec TEXT NOT NULL,
     spec_id TEXT NOT NULL,
     recipe TEXT NOT NULL,
@@ -57,6 +57,8 @@ CREATE TABLE results (
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 2: the precision a trial trains in, fixed at its first claim (NULL until then)
     1: ("ALTER TABLE trials ADD COLUMN precision TEXT",),
+    # 3: the trial's group under a name that says so (SQLite >= 3.25 renames in place)
+    2: ("ALTER TABLE trials RENAME COLUMN grp TO group_name",),
 }
 
 

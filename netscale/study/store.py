@@ -6,7 +6,8 @@ creation, with status, lease, attempts, error and the precision fixed at the fir
 completed trial is never rewritten. Claims are atomic (`BEGIN IMMEDIATE`), so any number
 of runner processes on one directory run each trial once. A lease names its holder
 (host:pid) and an expiry; a lease whose holder is a dead process on this host, or whose
-expiry has passed, may be taken over.
+expiry has passed, may be taken over. `create` takes `TrialPlan`s; reads hand back frozen
+`Trial` records (both in records.py).
 A database of an older schema is migrated in place on open (one transaction); anything that
 is not a netscale study database is refused untouched, with a `StoreError` (schema.py).
 No torch import.
@@ -20,12 +21,12 @@ import socket
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netscale.study.records import Trial, TrialPlan
 from netscale.study.schema import (
     SCHEMA_SQL,
     SCHEMA_VERSION,
@@ -41,34 +42,16 @@ DB_NAME = "study.db"
 STATUSES = ("pending", "running", "completed", "failed", "diverged")
 FINISHED = ("completed", "failed", "diverged")
 PRECISIONS = ("fp32", "bf16")  # what a trial trains in, fixed per trial (`fix_precision`)
-# The trials columns a trial dict holds (`grp` under the key "group"), and those in JSON.
-_TRIAL_COLUMNS = ("trial_id", "grp", "spec", "spec_id", "recipe", "seed", "epochs", "design",
-                  "meta", "flops", "params", "acts", "status", "attempts", "error",
+# The trials columns a `Trial` holds (`group_name` as its field `group`), and those in JSON.
+_TRIAL_COLUMNS = ("trial_id", "group_name", "spec", "spec_id", "recipe", "seed", "epochs",
+                  "design", "meta", "flops", "params", "acts", "status", "attempts", "error",
                   "lease_owner", "precision")  # fmt: skip
-_KEYS = {"grp": "group"}
+_FIELDS = {"group_name": "group"}
 _JSON_COLUMNS = ("spec", "recipe", "design", "meta")
 
 
 class StoreExistsError(StoreError):
     """`Store.create` found the study already created (perhaps by a concurrent runner)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrialPlan:
-    """One planned trial: a spec (plain dict) trained with a recipe (plain dict of fields)
-    for `epochs` from `seed`; `group`, `design` and `meta` are for the analysis."""
-
-    group: str
-    spec: dict[str, Any]
-    spec_id: str
-    recipe: dict[str, Any]
-    seed: int
-    epochs: int
-    flops: int
-    params: int
-    acts: int
-    design: dict[str, float] = field(default_factory=dict)
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def lease_owner() -> str:
@@ -127,8 +110,8 @@ class Store:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("INSERT INTO meta VALUES ('study', ?)", (json.dumps(study),))
             db.executemany(
-                "INSERT INTO trials (trial_id, grp, spec, spec_id, recipe, seed, epochs, design,"
-                " meta, flops, params, acts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO trials (trial_id, group_name, spec, spec_id, recipe, seed, epochs,"
+                " design, meta, flops, params, acts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_plan_row(i, p) for i, p in enumerate(plans)],
             )
             db.execute("COMMIT")
@@ -203,18 +186,18 @@ class Store:
                 out[status] = n
         return out
 
-    def trials(self) -> list[dict[str, Any]]:
-        """Every trial as the analysis reads it (see netscale/study/findings.py)."""
+    def trials(self) -> list[Trial]:
+        """Every trial, in trial_id order."""
         with self._errors():
             return self._read_trials("", ())
 
-    def trial(self, trial_id: int) -> dict[str, Any]:
+    def trial(self, trial_id: int) -> Trial:
         """One trial, in the form `trials` gives."""
         with self._errors():
             return self._read_trials(" WHERE trial_id=?", (trial_id,))[0]
 
-    def _read_trials(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
-        """Trials as dicts; a trial's `precision` is None until its first claim fixes it."""
+    def _read_trials(self, where: str, args: tuple[Any, ...]) -> list[Trial]:
+        """Trials as `Trial`s; a trial's `precision` is None until its first claim fixes it."""
         results = {
             tid: json.loads(m)
             for tid, m in self._db.execute(f"SELECT trial_id, metrics FROM results{where}", args)
@@ -226,17 +209,16 @@ class Store:
         query = f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM trials{where} ORDER BY trial_id"
         out = []
         for row in self._db.execute(query, args):
-            trial = {
-                _KEYS.get(col, col): json.loads(v) if col in _JSON_COLUMNS else v
+            fields = {
+                _FIELDS.get(col, col): json.loads(v) if col in _JSON_COLUMNS else v
                 for col, v in zip(_TRIAL_COLUMNS, row, strict=True)
             }
-            trial["metrics"] = results.get(trial["trial_id"])
-            trial["history"] = history.get(trial["trial_id"], [])
-            out.append(trial)
+            tid = fields["trial_id"]
+            out.append(Trial(**fields, metrics=results.get(tid), history=history.get(tid, [])))
         return out
 
     # -- claiming and recording -----------------------------------------------------------
-    def claim(self, owner: str, lease_s: float, max_attempts: int = 3) -> dict[str, Any] | None:
+    def claim(self, owner: str, lease_s: float, max_attempts: int = 3) -> Trial | None:
         """Atomically take the next runnable trial (pending, or running under an abandoned
         lease) for `owner`; None when nothing is left to run. A trial abandoned
         `max_attempts` times (its runner died each time) is marked failed instead."""
@@ -367,9 +349,9 @@ class Store:
             ).rowcount
 
 
-def precision_counts(trials: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+def precision_counts(trials: Iterable[Trial]) -> dict[str, int]:
     """Trials per stored precision, by name; trials no claim has reached yet are left out."""
-    counts = Counter(t["precision"] for t in trials if t.get("precision"))
+    counts = Counter(t.precision for t in trials if t.precision)
     return dict(sorted(counts.items()))
 
 

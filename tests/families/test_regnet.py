@@ -22,7 +22,7 @@ from netscale.families.regnet import (
     regnet_widths,
 )
 from netscale.spec import SpecError, StageSpec
-from netscale.study.analysis import quantized_width_fit
+from netscale.study.width_fit import quantized_width_fit
 
 # Stage depths and widths of the published models (pycls MODEL_ZOO / timm, which agree).
 STAGES = {
@@ -135,7 +135,7 @@ def test_regnet_widths_unchanged_on_20k_draws():
 
 
 def test_width_fit_unchanged():
-    """study.analysis.quantized_width_fit goes through `regnet_block_widths`; its fits of
+    """study.width_fit.quantized_width_fit goes through `regnet_block_widths`; its fits of
     seeded random block widths, recorded before that change."""
     recorded = [
         (32, 44.415989206794265, 1.535, (32, 72, 112, 176, 176, 272, 272) + (416,) * 4 + (640,) * 2,

@@ -4,7 +4,7 @@ mid-study (pending, running, failed trials) and with no completed trial at all."
 from __future__ import annotations
 
 import base64
-import math
+import dataclasses
 import re
 import subprocess
 import sys
@@ -14,138 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from netscale.complexity import count
-from netscale.families.regnet import anynet
-from netscale.spec.io import spec_id, to_dict
 from netscale.study import findings, report
 
+from .trials import (
+    ablation_trials,
+    compound_trials,
+    design_space_trials,
+    scaling_trials,
+    study_record,
+)
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _trial(trial_id, group, spec, design, *, error, status="completed", epochs=2, meta=None):
-    c = count(spec)
-    metrics = None
-    if status == "completed":
-        metrics = {
-            "top1": 100.0 - error,
-            "error": error,
-            "loss": 1.0,
-            "wall_s": 3.0,
-            "images_per_s": 2e9 / c.flops,
-            "epochs_run": epochs,
-        }
-    return {
-        "trial_id": trial_id,
-        "group": group,
-        "spec_id": spec_id(spec),
-        "spec": to_dict(spec),
-        "design": design,
-        "flops": c.flops,
-        "params": c.params,
-        "acts": c.acts,
-        "seed": 0,
-        "epochs": epochs,
-        "status": status,
-        "metrics": metrics,
-        "history": [{"epoch": 0, "top1": 50.0, "loss": 2.0, "lr": 0.1}],
-        "meta": meta or {},
-    }
-
-
-def _anynet(rng: np.random.Generator, shared: bool):
-    depths = sorted(rng.integers(1, 4, 4)) if shared else list(rng.integers(1, 4, 4))
-    widths = sorted(8 * rng.integers(1, 9, 4)) if shared else list(8 * rng.integers(1, 9, 4))
-    spec = anynet(
-        [int(d) for d in depths],
-        [int(w) for w in widths],
-        stem_width=8,
-        stem_stride=1,
-        resolution=16,
-        num_classes=10,
-    )
-    design = {f"d{i + 1}": int(d) for i, d in enumerate(depths)}
-    design |= {f"w{i + 1}": int(w) for i, w in enumerate(widths)}
-    return spec, design
-
-
-def design_space_trials(n: int, *, statuses=("completed",), seed: int = 0):
-    """Two spaces; anynet_xe is 4 points better at equal complexity; statuses cycle."""
-    rng = np.random.default_rng(seed)
-    trials = []
-    for i in range(2 * n):
-        group = ("anynet_xa", "anynet_xe")[i % 2]
-        spec, design = _anynet(rng, shared=group == "anynet_xe")
-        flops = count(spec).flops
-        error = 40 - 3 * math.log10(flops) - 4 * (group == "anynet_xe") + rng.normal(0, 0.5)
-        status = statuses[i % len(statuses)]
-        trials.append(_trial(i, group, spec, design, error=error, status=status))
-    return trials
-
-
-def scaling_trials(*, statuses=("completed",)):
-    """As the scaling planner: the base, then depth and width at 2x and 4x FLOPs; the
-    design's multiplier is the measured FLOPs ratio, near the nominal one, never equal."""
-    base = ([1, 1, 2, 1], [16, 32, 64, 128])
-    rules = {"base": (1, 1), "depth": (2, 1), "width": (1, 1.41)}
-    points = [("base", 1)] + [(r, m) for r in ("depth", "width") for m in (2, 4)]
-    base_flops = None
-    trials = []
-    for rule, mult in points:
-        d, w = (x ** math.log2(mult) for x in rules[rule])
-        spec = anynet(
-            [math.ceil(v * d) for v in base[0]],
-            [8 * round(v * w / 8) for v in base[1]],
-            stem_width=8,
-            stem_stride=1,
-            resolution=16,
-            num_classes=10,
-        )
-        base_flops = base_flops or count(spec).flops
-        measured = mult * {"base": 1.0, "depth": 1.03, "width": 0.98}[rule]  # within 5%
-        for seed in range(3):
-            error = 20 * mult ** (-0.3 if rule == "depth" else -0.2) + 0.05 * seed
-            meta = {"rule": rule, "multiplier": measured, "epochs_budget": 2}
-            design = {"multiplier": round(measured, 4), "coefficient": float(mult)}
-            status = statuses[len(trials) % len(statuses)]
-            trial = _trial(len(trials), rule, spec, design, error=error, status=status, meta=meta)
-            trials.append(dict(trial, flops=round(base_flops * measured)))
-    return trials
-
-
-def compound_trials():
-    trials = []
-    for i, (label, err) in enumerate(
-        (("base", 14.0), ("a=1.2,b=1.1,g=1.15", 10.0), ("a=1.4,b=1.0,g=1.2", 11.0))
-    ):
-        for seed in range(3):
-            spec, _ = _anynet(np.random.default_rng(i), shared=True)
-            design = {"phi": 0.0} if label == "base" else {"alpha": 1.2 + 0.2 * i, "phi": 1.0}
-            trials.append(_trial(len(trials), label, spec, design, error=err + 0.1 * seed))
-    return trials
-
-
-LADDER = [("baseline", 70.0), ("cosine", 71.0), ("ema", 71.2), ("randaugment", 73.0)]
-
-
-def ablation_trials(*, pending_last: bool = False):
-    spec, _ = _anynet(np.random.default_rng(0), shared=True)
-    trials = []
-    for step, (name, top1) in enumerate(LADDER):
-        for seed in range(2):
-            status = "pending" if pending_last and step == len(LADDER) - 1 else "completed"
-            error = 100 - (top1 + 0.2 * seed)
-            trials.append(
-                _trial(
-                    len(trials),
-                    name,
-                    spec,
-                    {"step": step},
-                    error=error,
-                    status=status,
-                    meta={"step": step, "name": name},
-                )
-            )
-    return trials
 
 
 class _Images(HTMLParser):
@@ -175,14 +54,7 @@ def _check_html(path: Path) -> list[bytes]:
     return pngs
 
 
-def _study(planner: str, trials) -> dict:
-    return {
-        "name": f"test-{planner}",
-        "planner": planner,
-        "config": {},
-        "created": "2025-01-01T00:00:00",
-        "planned": len(trials),
-    }
+_study = study_record
 
 
 # planner -> (trials, images expected, a phrase the recommendation must hold, sections)
@@ -254,7 +126,7 @@ def test_mid_study_report(tmp_path):
 
 @pytest.mark.parametrize("planner", list(CASES))
 def test_zero_completed_trials(tmp_path, planner):
-    trials = [dict(t, status="pending", metrics=None) for t in CASES[planner][0]()]
+    trials = [dataclasses.replace(t, status="pending", metrics=None) for t in CASES[planner][0]()]
     study = _study(planner, trials)
     pngs = _check_html(report.write_report(tmp_path, study, trials, n_resamples=50))
     assert pngs  # message figures stand in for the plots
@@ -265,7 +137,9 @@ def test_zero_completed_trials(tmp_path, planner):
 @pytest.mark.parametrize("planner", list(CASES))
 def test_one_completed_trial(tmp_path, planner):
     trials = CASES[planner][0]()
-    trials = [trials[0]] + [dict(t, status="running", metrics=None) for t in trials[1:]]
+    trials = [trials[0]] + [
+        dataclasses.replace(t, status="running", metrics=None) for t in trials[1:]
+    ]
     study = _study(planner, trials)
     text = report.write_report(tmp_path, study, trials, n_resamples=50).read_text()
     _check_html(tmp_path / "report.html")
@@ -290,17 +164,12 @@ def test_summary_table_and_rows():
     rows = report.summary_rows(study, trials)
     assert [r.group for r in rows] == ["anynet_xa", "anynet_xe"]
     for r in rows:
-        errs = [t["metrics"]["error"] for t in trials if t["group"] == r.group]
-        best = min(
-            (t for t in trials if t["group"] == r.group), key=lambda t: t["metrics"]["error"]
-        )
+        errs = [t.metrics["error"] for t in trials if t.group == r.group]
+        best = min((t for t in trials if t.group == r.group), key=lambda t: t.metrics["error"])
         assert r.best_error == pytest.approx(min(errs))
         assert r.median_error == pytest.approx(float(np.median(errs)))
-        assert (r.best_trial, r.best_flops, r.best_params) == (
-            best["trial_id"],
-            best["flops"],
-            best["params"],
-        )
+        assert (r.best_trial, r.best_flops, r.best_params) == (best.trial_id, best.flops,
+                                                               best.params)  # fmt: skip
     text = report.summary_table(study, trials)
     lines = text.splitlines()
     assert lines[0] == "study test-design_space (design_space): 10 of 10 planned trials completed"
@@ -311,9 +180,13 @@ def test_summary_table_and_rows():
 def test_diverged_trials_count_as_diverged_not_failed(tmp_path):
     # groups alternate and statuses cycle: each group gets 2 of each status
     trials = design_space_trials(6, statuses=("completed", "diverged", "failed"))
-    for t in trials:
-        if t["status"] == "diverged":  # what the runner stores for a diverged run
-            t["metrics"] = {"top1": float("nan"), "error": float("nan"), "loss": float("nan")}
+    nan = float("nan")
+    trials = [  # what the runner stores for a diverged run
+        dataclasses.replace(t, metrics={"top1": nan, "error": nan, "loss": nan})
+        if t.status == "diverged"
+        else t
+        for t in trials
+    ]
     study = _study("design_space", trials)
     rows = {r.group: r for r in report.summary_rows(study, trials)}
     for row in rows.values():
@@ -330,8 +203,10 @@ def test_diverged_trials_count_as_diverged_not_failed(tmp_path):
 def test_precision_per_trial_in_summary_and_html(tmp_path):
     trials = design_space_trials(4, statuses=("completed", "pending"))
     fixed = ["bf16", None, "fp32", None, "bf16", None, "bf16", None]  # pending: none yet
-    for t, precision in zip(trials, fixed, strict=True):
-        t["precision"] = precision
+    trials = [
+        dataclasses.replace(t, precision=precision)
+        for t, precision in zip(trials, fixed, strict=True)
+    ]
     study = _study("design_space", trials)
     assert report.summary_table(study, trials).splitlines()[-1] == "precision: bf16 3, fp32 1"
     html_text = report.write_report(tmp_path, study, trials, n_resamples=50).read_text()
@@ -350,9 +225,12 @@ def test_plotting_leaves_pyplot_alone():
     code = (
         "import sys, tempfile\n"
         "from netscale.study import report\n"
-        "trials = [{'trial_id': 0, 'group': 'baseline', 'status': 'completed', 'flops': 1,\n"
-        "           'params': 1, 'metrics': {'top1': 70.0, 'error': 30.0},\n"
-        "           'meta': {'step': 0, 'name': 'baseline'}}]\n"
+        "from netscale.study.records import Trial\n"
+        "trials = [Trial(trial_id=0, group='baseline', spec={}, spec_id='', recipe={}, seed=0,\n"
+        "                epochs=1, design={}, meta={'step': 0, 'name': 'baseline'}, flops=1,\n"
+        "                params=1, acts=1, status='completed', attempts=1, error=None,\n"
+        "                lease_owner=None, precision=None, history=[],\n"
+        "                metrics={'top1': 70.0, 'error': 30.0})]\n"
         "study = {'name': 's', 'planner': 'ablation', 'planned': 1}\n"
         "report.write_report(tempfile.mkdtemp(), study, trials)\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"

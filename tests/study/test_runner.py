@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,8 +32,8 @@ _KEYS = ("top1", "loss", "train_loss", "epochs_run")
 
 def _metrics(study_dir: Path) -> dict[int, tuple]:
     _, trials = study_trials(study_dir)
-    assert all(t["status"] == "completed" for t in trials), [t["error"] for t in trials]
-    return {t["trial_id"]: tuple(t["metrics"][k] for k in _KEYS) for t in trials}
+    assert all(t.status == "completed" for t in trials), [t.error for t in trials]
+    return {t.trial_id: tuple(t.metrics[k] for k in _KEYS) for t in trials}
 
 
 def _rule(calls: list, picks: str = "fp32"):
@@ -55,16 +56,16 @@ def test_work_runs_every_trial_once_and_records_epochs(tmp_path, monkeypatch):
     open_or_create(config, tmp_path).close()
     assert work(tmp_path, RunOptions(data="digits", threads=1, device="cpu")) == 4
     _, trials = study_trials(tmp_path)
-    assert [t["attempts"] for t in trials] == [1, 1, 1, 1]
+    assert [t.attempts for t in trials] == [1, 1, 1, 1]
     # the rule ran on "auto" once per trial, at its first claim, with the trial's spec;
     # training itself was only ever asked for the stored precision (nothing to time)
     assert [c for c in calls if c[0] == "auto"] == [("auto", "cpu", True)] * 4
     assert {c[0] for c in calls} <= {"auto", "fp32"}
     for t in trials:
-        assert t["recipe"]["precision"] == "auto" and t["precision"] == "fp32"
-        assert [h["epoch"] for h in t["history"]] == [1, 2]
-        assert t["metrics"]["error"] == pytest.approx(100 - t["metrics"]["top1"])
-        run_dir = tmp_path / "trials" / f"{t['trial_id']:05d}"
+        assert t.recipe["precision"] == "auto" and t.precision == "fp32"
+        assert [h["epoch"] for h in t.history] == [1, 2]
+        assert t.metrics["error"] == pytest.approx(100 - t.metrics["top1"])
+        run_dir = tmp_path / "trials" / f"{t.trial_id:05d}"
         assert (run_dir / "metrics.jsonl").is_file()
         # training was told the stored precision: nothing left for it to decide (or time)
         assert json.loads((run_dir / "recipe.json").read_text())["precision"] == "fp32"
@@ -87,7 +88,7 @@ def test_later_attempts_train_in_the_stored_precision(tmp_path, monkeypatch):
     seen = []
 
     def fake_execute(trial, out, options, on_epoch=None):
-        seen.append((trial["trial_id"], trial["precision"]))
+        seen.append((trial.trial_id, trial.precision))
         return {"status": "completed", "metrics": {"top1": 1.0}, "history": [], "error": None}
 
     monkeypatch.setattr(precision, "choose_precision", no_rule)
@@ -95,7 +96,7 @@ def test_later_attempts_train_in_the_stored_precision(tmp_path, monkeypatch):
     assert work(tmp_path, RunOptions(data="digits"), max_trials=1) == 1
     assert seen == [(0, "bf16")]
     trial = study_trials(tmp_path)[1][0]
-    assert (trial["attempts"], trial["precision"], trial["status"]) == (2, "bf16", "completed")
+    assert (trial.attempts, trial.precision, trial.status) == (2, "bf16", "completed")
 
 
 def _fake_train(recipes: list):
@@ -116,21 +117,21 @@ def test_execute_trial_trains_in_the_stored_precision(tmp_path, monkeypatch):
     trial = study_trials(_planned(tmp_path))[1][0]
     out = tmp_path / "run"
     assert (
-        execute_trial({**trial, "precision": "bf16"}, out, RunOptions(data="digits"))["status"]
+        execute_trial(replace(trial, precision="bf16"), out, RunOptions(data="digits"))["status"]
         == "completed"
     )
     # a run directory from before the ledger fixed precisions (its recipe says "auto") is
     # started again, not resumed in another precision
     (out / "checkpoints" / "ckpt-000001").mkdir(parents=True)
     (out / "checkpoints" / "ckpt-000001" / "state.pt").write_bytes(b"")
-    (out / "recipe.json").write_text(json.dumps({**trial["recipe"], "precision": "auto"}))
-    execute_trial({**trial, "precision": "fp32"}, out, RunOptions(data="digits"))
+    (out / "recipe.json").write_text(json.dumps({**trial.recipe, "precision": "auto"}))
+    execute_trial(replace(trial, precision="fp32"), out, RunOptions(data="digits"))
     assert not out.exists()  # removed before training (the fake train writes nothing)
     out.mkdir()
     (out / "checkpoints" / "ckpt-000001").mkdir(parents=True)
     (out / "checkpoints" / "ckpt-000001" / "state.pt").write_bytes(b"")
-    (out / "recipe.json").write_text(json.dumps({**trial["recipe"], "precision": "fp32"}))
-    execute_trial({**trial, "precision": "fp32"}, out, RunOptions(data="digits"))
+    (out / "recipe.json").write_text(json.dumps({**trial.recipe, "precision": "fp32"}))
+    execute_trial(replace(trial, precision="fp32"), out, RunOptions(data="digits"))
     assert recipes == [("bf16", False), ("fp32", False), ("fp32", True)]
 
 
@@ -155,11 +156,11 @@ def test_any_exception_in_a_worker_fails_the_trial(tmp_path, monkeypatch):
     # and deciding the precision: a device this machine does not have
     assert work(study, RunOptions(data="digits", device="tpu"), max_trials=1) == 1
     trials = study_trials(study)[1]
-    assert [t["status"] for t in trials] == ["failed", "failed", "failed", "pending"]
-    assert trials[0]["error"] == "KeyError: 'no such field'"
-    assert trials[1]["error"] == "OSError: x"
-    assert trials[2]["error"].startswith("ValueError: device='tpu' is invalid; allowed: cpu")
-    assert trials[2]["precision"] is None and trials[1]["precision"] == "fp32"
+    assert [t.status for t in trials] == ["failed", "failed", "failed", "pending"]
+    assert trials[0].error == "KeyError: 'no such field'"
+    assert trials[1].error == "OSError: x"
+    assert trials[2].error.startswith("ValueError: device='tpu' is invalid; allowed: cpu")
+    assert trials[2].precision is None and trials[1].precision == "fp32"
 
 
 @pytest.mark.parametrize("threads", [0, -2, 1.5, True])
@@ -219,8 +220,8 @@ def test_sigkill_twice_then_resume_gives_the_uninterrupted_metrics(tmp_path):
     assert _metrics(killed) == _metrics(tmp_path / "ref")
     # "auto" is a rule, so both studies fixed the same precision for every trial
     ref_trials = study_trials(tmp_path / "ref")[1]
-    assert [t["precision"] for t in trials] == [t["precision"] for t in ref_trials]
-    assert all(t["precision"] in ("fp32", "bf16") for t in trials)
+    assert [t.precision for t in trials] == [t.precision for t in ref_trials]
+    assert all(t.precision in ("fp32", "bf16") for t in trials)
 
 
 def test_two_concurrent_runners_run_each_trial_once(tmp_path):
@@ -229,8 +230,8 @@ def test_two_concurrent_runners_run_each_trial_once(tmp_path):
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read().decode()
     _, trials = study_trials(tmp_path / "s")
-    assert [t["attempts"] for t in trials] == [1] * 4
-    assert all(t["status"] == "completed" for t in trials)
+    assert [t.attempts for t in trials] == [1] * 4
+    assert all(t.status == "completed" for t in trials)
 
 
 def test_ray_backend_matches_local_runner(tmp_path):
@@ -242,7 +243,7 @@ def test_ray_backend_matches_local_runner(tmp_path):
     assert result["counts"]["completed"] == 4
     assert _metrics(tmp_path / "ray") == _metrics(tmp_path / "local")
     # the driver fixed each trial's precision (decided by a Ray task) before training it
-    stored = [[t["precision"] for t in study_trials(tmp_path / b)[1]] for b in ("ray", "local")]
+    stored = [[t.precision for t in study_trials(tmp_path / b)[1]] for b in ("ray", "local")]
     assert stored[0] == stored[1] and set(stored[0]) <= {"fp32", "bf16"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 import subprocess
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from netscale.study.store import DB_NAME, Store, StoreError, TrialPlan
+from netscale.study.store import DB_NAME, Store, StoreError, Trial, TrialPlan
 
 
 def _plans(n: int) -> list[TrialPlan]:
@@ -30,30 +31,34 @@ def test_create_then_open_round_trips(tmp_path):
     assert store.study()["name"] == "s"
     assert store.counts() == {"pending": 3, "running": 0, "completed": 0, "failed": 0,
                               "diverged": 0}  # fmt: skip
-    assert [t["spec"] for t in store.trials()] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    trials = store.trials()
+    assert [t.spec for t in trials] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert isinstance(trials[0], Trial) and (trials[0].group, trials[0].status) == ("g", "pending")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        trials[0].status = "completed"  # a record, not a handle on the ledger
     with pytest.raises(StoreError, match="already exists"):
         _store(tmp_path)
 
 
 def test_claims_are_exclusive_and_in_order(tmp_path):
     store = _store(tmp_path)
-    got = [store.claim("host:a", 60)["trial_id"], store.claim("host:b", 60)["trial_id"]]
+    got = [store.claim("host:a", 60).trial_id, store.claim("host:b", 60).trial_id]
     assert got == [0, 1]
-    assert store.claim("host:c", 60)["trial_id"] == 2
+    assert store.claim("host:c", 60).trial_id == 2
     assert store.claim("host:d", 60) is None
 
 
 def test_finish_is_insert_only_and_needs_the_lease(tmp_path):
     store = _store(tmp_path, 1)
     trial = store.claim("h:1", 60)
-    assert not store.finish(trial["trial_id"], "h:2", "completed", {"top1": 1.0})
-    assert store.finish(trial["trial_id"], "h:1", "completed", {"top1": 50.0},
+    assert not store.finish(trial.trial_id, "h:2", "completed", {"top1": 1.0})
+    assert store.finish(trial.trial_id, "h:1", "completed", {"top1": 50.0},
                         history=[{"epoch": 1, "top1": 50.0}])  # fmt: skip
     # a second finish (say, by a runner that lost its lease) changes nothing
-    assert not store.finish(trial["trial_id"], "h:1", "completed", {"top1": 99.0})
+    assert not store.finish(trial.trial_id, "h:1", "completed", {"top1": 99.0})
     t = store.trials()[0]
-    assert t["status"] == "completed" and t["metrics"] == {"top1": 50.0}
-    assert t["history"] == [{"epoch": 1, "top1": 50.0}]
+    assert t.status == "completed" and t.metrics == {"top1": 50.0}
+    assert t.history == [{"epoch": 1, "top1": 50.0}]
     with pytest.raises(ValueError, match="allowed"):
         store.finish(0, "h:1", "done", None)
 
@@ -65,14 +70,14 @@ def test_dead_owner_lease_is_taken_over_and_attempts_capped(tmp_path):
     import socket
 
     owner = f"{socket.gethostname()}:{dead}"
-    assert store.claim(owner, 3600)["trial_id"] == 0
-    assert store.claim("other:1", 3600)["attempts"] == 2  # the dead runner's lease is reclaimed
+    assert store.claim(owner, 3600).trial_id == 0
+    assert store.claim("other:1", 3600).attempts == 2  # the dead runner's lease is reclaimed
     store._db.execute("UPDATE trials SET lease_owner=?", (owner,))
-    assert store.claim("other:2", 3600)["attempts"] == 3
+    assert store.claim("other:2", 3600).attempts == 3
     store._db.execute("UPDATE trials SET lease_owner=?", (owner,))
     assert store.claim("other:3", 3600) is None  # abandoned 3 times: failed, not retried
     t = store.trials()[0]
-    assert t["status"] == "failed" and "abandoned" in t["error"]
+    assert t.status == "failed" and "abandoned" in t.error
 
 
 def test_expired_lease_is_taken_over_live_one_is_not(tmp_path):
@@ -80,7 +85,7 @@ def test_expired_lease_is_taken_over_live_one_is_not(tmp_path):
     store.claim("elsewhere:1", 3600)
     assert store.claim("elsewhere:2", 3600) is None  # live lease on another host
     store._db.execute("UPDATE trials SET lease_expires=0")
-    assert store.claim("elsewhere:2", 3600)["trial_id"] == 0
+    assert store.claim("elsewhere:2", 3600).trial_id == 0
 
 
 def test_release_returns_the_trial(tmp_path):
@@ -110,9 +115,9 @@ def test_open_rejects_other_schema_and_non_database(tmp_path):
 
 def test_fix_precision_is_set_once_by_the_lease_holder(tmp_path):
     store = _store(tmp_path, 2)
-    assert store.trials()[0]["precision"] is None  # nothing fixed before the first claim
+    assert store.trials()[0].precision is None  # nothing fixed before the first claim
     trial = store.claim("h:1", 60)
-    assert trial["precision"] is None
+    assert trial.precision is None
     with pytest.raises(StoreError, match="does not hold its lease"):
         store.fix_precision(0, "h:2", "bf16")  # not the holder, and nothing stored yet
     assert store.fix_precision(0, "h:1", "bf16") == "bf16"
@@ -120,58 +125,72 @@ def test_fix_precision_is_set_once_by_the_lease_holder(tmp_path):
     # the lease expires and another worker takes the trial over: it reads the stored one
     store._db.execute("UPDATE trials SET lease_expires=0")
     again = store.claim("elsewhere:7", 60)
-    assert (again["trial_id"], again["attempts"], again["precision"]) == (0, 2, "bf16")
+    assert (again.trial_id, again.attempts, again.precision) == (0, 2, "bf16")
     assert store.fix_precision(0, "elsewhere:7", "fp32") == "bf16"
     assert store.fix_precision(0, "h:1", "fp32") == "bf16"  # a lost lease changes nothing
-    assert [t["precision"] for t in store.trials()] == ["bf16", None]
+    assert [t.precision for t in store.trials()] == ["bf16", None]
     with pytest.raises(ValueError, match="precision='fp16' is invalid; allowed: fp32, bf16"):
         store.fix_precision(1, "h:1", "fp16")
 
 
-def _schema_1(tmp_path):
-    """A study as netscale wrote it before schema 2 (no precision column), one trial done."""
+def _old_schema(tmp_path, version: int) -> None:
+    """A study as netscale wrote it at schema `version`, one trial done: schema 2 named the
+    group column `grp`; schema 1 had no precision column either."""
     store = _store(tmp_path, 2)
     store.claim("h:1", 60)
+    store.fix_precision(0, "h:1", "fp32")
     store.finish(0, "h:1", "completed", {"top1": 50.0}, history=[{"epoch": 1, "top1": 50.0}])
     store.close()
     db = sqlite3.connect(tmp_path / DB_NAME)
-    db.execute("ALTER TABLE trials DROP COLUMN precision")
-    db.execute("UPDATE meta SET value='1' WHERE key='schema'")
+    db.execute("ALTER TABLE trials RENAME COLUMN group_name TO grp")
+    if version == 1:
+        db.execute("ALTER TABLE trials DROP COLUMN precision")
+    db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(version),))
     db.commit()
     db.close()
 
 
-def test_schema_1_is_migrated_in_place(tmp_path):
-    _schema_1(tmp_path)
-    store = Store.open(tmp_path)
-    t0, t1 = store.trials()
-    assert t0["status"] == "completed" and t0["metrics"] == {"top1": 50.0}  # results kept
-    assert t0["precision"] is None and t1["precision"] is None
-    assert store.claim("h:2", 60)["trial_id"] == 1
-    assert store.fix_precision(1, "h:2", "fp32") == "fp32"
-    store.close()
+def _columns(tmp_path) -> tuple[str | None, list[str]]:
     db = sqlite3.connect(tmp_path / DB_NAME)
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
-    db.close()
-    Store.open(tmp_path).close()  # opening a migrated study again changes nothing
-
-
-def test_failed_migration_leaves_schema_1_whole(tmp_path, monkeypatch):
-    _schema_1(tmp_path)
-    from netscale.study import schema
-
-    # a second statement that fails after the first succeeded: both must be rolled back
-    broken = (*schema.MIGRATIONS[1], "ALTER TABLE no_such_table ADD COLUMN x TEXT")
-    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
-    with pytest.raises(StoreError, match="no such table"):
-        Store.open(tmp_path)
-    db = sqlite3.connect(tmp_path / DB_NAME)
-    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("1",)
+    schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0]
     columns = [r[1] for r in db.execute("PRAGMA table_info(trials)")]
     db.close()
-    assert "precision" not in columns
+    return schema, columns
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_schemas_are_migrated_in_place(tmp_path, version):
+    _old_schema(tmp_path, version)
+    store = Store.open(tmp_path)
+    t0, t1 = store.trials()
+    assert t0.status == "completed" and t0.metrics == {"top1": 50.0}  # results kept
+    assert (t0.group, t1.group) == ("g", "g")  # the renamed column holds the groups
+    assert t0.precision == ("fp32" if version == 2 else None) and t1.precision is None
+    assert store.claim("h:2", 60).trial_id == 1
+    assert store.fix_precision(1, "h:2", "fp32") == "fp32"
+    store.close()
+    schema, columns = _columns(tmp_path)
+    assert schema == "3" and "group_name" in columns and "grp" not in columns
+    Store.open(tmp_path).close()  # opening a migrated study again changes nothing
+    assert _columns(tmp_path) == (schema, columns)
+
+
+@pytest.mark.parametrize(("version", "step"), [(1, 1), (1, 2), (2, 2)])
+def test_failed_migration_leaves_the_old_schema_whole(tmp_path, monkeypatch, version, step):
+    """A statement that fails after others succeeded (in this step or an earlier one): the
+    whole migration is rolled back, and a later open migrates."""
+    _old_schema(tmp_path, version)
+    before = _columns(tmp_path)
+    from netscale.study import schema
+
+    broken = (*schema.MIGRATIONS[step], "ALTER TABLE no_such_table ADD COLUMN x TEXT")
+    monkeypatch.setitem(schema.MIGRATIONS, step, broken)
+    with pytest.raises(StoreError, match="no such table"):
+        Store.open(tmp_path)
+    assert _columns(tmp_path) == before
     monkeypatch.undo()
-    Store.open(tmp_path).close()  # and a later open migrates it
+    Store.open(tmp_path).close()
+    assert _columns(tmp_path)[0] == "3"
 
 
 @pytest.mark.parametrize(

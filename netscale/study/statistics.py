@@ -1,21 +1,22 @@
-"""Population analysis of a study: numpy/scipy only, no torch.
+"""The statistics of a study, over plain arrays: numpy (scipy for the KS test), no torch.
 
-The array functions implement the tools of "On Network Design Spaces for Visual Recognition"
-(Radosavovic et al. 2019, "NDS") and "Designing Network Design Spaces" (Radosavovic et al.
-2020, "RegNet"): error EDFs, complexity-normalized EDFs, the KS test, the empirical
-bootstrap, the quantized linear width fit and random-search efficiency; plus power-law
-scaling fits (ResNet-RS sec. 7, EfficientNet sec. 3) and Pareto fronts. Functions over the
-store's trial dicts (ablation table, group comparisons, the recommendation) live in
-`netscale.study.findings`. Errors are top-1 error in percent; differences in points.
+The tools of "On Network Design Spaces for Visual Recognition" (Radosavovic et al. 2019,
+"NDS") and "Designing Network Design Spaces" (Radosavovic et al. 2020, "RegNet"): error
+EDFs, complexity-normalized EDFs, the KS test, the percentile bootstrap (one function,
+`bootstrap_interval`, that every interval of a study comes from) and random-search
+efficiency; plus power-law scaling fits (ResNet-RS sec. 7, EfficientNet sec. 3), FLOPs
+multiplier levels and Pareto fronts. RegNet's width fits are in `netscale.study.width_fit`;
+functions over trials are in `netscale.study.findings` and in each planner. Errors are
+top-1 error in percent; differences in points.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, stats
 
 
 class AnalysisError(ValueError):
@@ -24,7 +25,8 @@ class AnalysisError(ValueError):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Interval:
-    """A bootstrap estimate: the median and the `ci` percentile interval [low, high]."""
+    """A bootstrap estimate: the median and the `ci` percentile interval [low, high]
+    (floats for a scalar statistic; arrays, NaN where there was no value, for a vector)."""
 
     median: float
     low: float
@@ -54,26 +56,6 @@ class KSResult:
     weighted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class LinearWidthFit:
-    """Continuous line u_j = w0 + wa * j through per-block widths (RegNet eq. 2)."""
-
-    w0: float
-    wa: float
-    e_fit: float  # mean |log(u_j / w_j)| over blocks
-
-
-@dataclass(frozen=True, slots=True)
-class QuantizedWidthFit:
-    """RegNet's quantized linear fit (eqs. 2-4) of per-block widths, and its e_fit."""
-
-    w0: float
-    wa: float
-    wm: float
-    e_fit: float  # mean |log(predicted / observed)| over blocks (RegNet sec. 3.3)
-    widths: tuple[int, ...]  # predicted per-block widths
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class RandomSearchCurve:
     """Expected best error of m random draws, with the `ci` interval of that best error."""
@@ -98,7 +80,8 @@ class PowerLawFit:
         return self.a * np.asarray(x, dtype=float) ** self.b
 
 
-def _vector(name: str, values: ArrayLike, *, min_len: int = 1, positive: bool = False):
+def as_vector(name: str, values: ArrayLike, *, min_len: int = 1, positive: bool = False):
+    """`values` as a finite 1-D float array; AnalysisError naming `name` otherwise."""
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -115,8 +98,8 @@ def _vector(name: str, values: ArrayLike, *, min_len: int = 1, positive: bool = 
 
 
 def _pair(x: ArrayLike, errors: ArrayLike, *, positive_x: bool = False):
-    xs = _vector("x", x, positive=positive_x)
-    es = _vector("errors", errors)
+    xs = as_vector("x", x, positive=positive_x)
+    es = as_vector("errors", errors)
     if xs.size != es.size:
         raise AnalysisError(f"x has {xs.size} values but errors has {es.size}; need one each")
     return xs, es
@@ -125,13 +108,14 @@ def _pair(x: ArrayLike, errors: ArrayLike, *, positive_x: bool = False):
 def _weights(weights: ArrayLike | None, n: int) -> np.ndarray:
     if weights is None:
         return np.full(n, 1.0 / n)
-    w = _vector("weights", weights)
+    w = as_vector("weights", weights)
     if w.size != n or np.any(w < 0) or w.sum() <= 0:
         raise AnalysisError(f"weights must be {n} non-negative numbers with a positive sum")
     return w / w.sum()
 
 
-def _check_ci(ci: float) -> float:
+def check_ci(ci: float) -> float:
+    """`ci` if it is a coverage in (0, 1); AnalysisError otherwise."""
     if not 0.0 < ci < 1.0:
         raise AnalysisError(f"ci={ci} must lie strictly between 0 and 1 (0.95 for 95%)")
     return ci
@@ -147,11 +131,11 @@ def edf(
     function, drawn with steps "post". The papers write 1[e_i < e], its left limit, which
     differs only exactly at a sample. With `grid` returns (grid, F at each grid point).
     """
-    e = _vector("errors", errors)
+    e = as_vector("errors", errors)
     w = _weights(weights, e.size)
     order = np.argsort(e, kind="stable")
     e_sorted, cum = e[order], np.minimum(np.cumsum(w[order]), 1.0)
-    x = np.unique(e_sorted) if grid is None else _vector("grid", grid, min_len=0)
+    x = np.unique(e_sorted) if grid is None else as_vector("grid", grid, min_len=0)
     idx = np.searchsorted(e_sorted, x, side="right")
     return x, np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0.0)
 
@@ -171,7 +155,7 @@ def normalized_weights(
     default it is this set's own min and max."""
     if isinstance(num_bins, bool) or not isinstance(num_bins, int | np.integer) or num_bins < 1:
         raise AnalysisError(f"num_bins={num_bins!r} must be an integer >= 1")
-    c = _vector("complexity", complexity, positive=log)
+    c = as_vector("complexity", complexity, positive=log)
     lo, hi = (c.min(), c.max()) if bounds is None else bounds
     if not (lo <= hi and (lo > 0 or not log)):
         raise AnalysisError(f"bounds={bounds} must be (lo, hi) with lo <= hi (lo > 0 if log)")
@@ -182,25 +166,53 @@ def normalized_weights(
     return 1.0 / (np.count_nonzero(counts) * counts[which])
 
 
+# The percentile bootstrap ---------------------------------------------------------------
+
+
+def bootstrap_interval(
+    statistic: Callable[..., np.ndarray],
+    sizes: Sequence[int],
+    *,
+    n_resamples: int = 10_000,
+    fraction: float = 1.0,
+    ci: float = 0.95,
+    seed: int | np.random.Generator,
+) -> Interval:
+    """The percentile bootstrap. From one `numpy.random.default_rng(seed)`, draw for each
+    sample of `sizes` in turn `n_resamples` resamples of round(fraction * n) indices with
+    replacement, shape (n_resamples, k); `statistic(*indices)` maps them to replicates,
+    shape (n_resamples,) or (n_resamples, m), NaN for "no value in this resample". Returns
+    the median and the `ci` percentile interval of the replicates (per column), ignoring
+    NaNs; NaN where a column has no value at all."""
+    half = (1.0 - check_ci(ci)) / 2.0
+    if n_resamples < 1 or not 0.0 < fraction <= 1.0:
+        raise AnalysisError(
+            f"n_resamples={n_resamples} must be >= 1 and fraction={fraction} in (0, 1]"
+        )
+    rng = np.random.default_rng(seed)
+    indices = [rng.integers(0, n, size=(n_resamples, max(1, round(fraction * n)))) for n in sizes]
+    replicates = np.asarray(statistic(*indices), dtype=float)
+    flat = replicates.reshape(n_resamples, -1)
+    low, med, high = np.full((3, flat.shape[1]), np.nan)
+    for j in range(flat.shape[1]):
+        values = flat[:, j][~np.isnan(flat[:, j])]
+        if values.size:
+            low[j], med[j], high[j] = np.percentile(values, [100 * half, 50, 100 - 100 * half])
+    if replicates.ndim == 1:
+        return Interval(float(med[0]), float(low[0]), float(high[0]))
+    return Interval(med, low, high)
+
+
 def _edges(x: np.ndarray, bins: int | ArrayLike) -> np.ndarray:
     if isinstance(bins, int | np.integer) and not isinstance(bins, bool):
         if bins < 1:
             raise AnalysisError(f"bins={bins} must be >= 1 (a count) or a sequence of edges")
         lo, hi = float(x.min()), float(x.max())
         return np.linspace(lo, hi, int(bins) + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-    edges = _vector("bins", bins, min_len=2)
+    edges = as_vector("bins", bins, min_len=2)
     if np.any(np.diff(edges) <= 0):
         raise AnalysisError("bins given as edges must be strictly increasing")
     return edges
-
-
-def _resample(n: int, n_resamples: int, fraction: float, seed) -> np.ndarray:
-    if n_resamples < 1 or not 0.0 < fraction <= 1.0:
-        raise AnalysisError(
-            f"n_resamples={n_resamples} must be >= 1 and fraction={fraction} in (0, 1]"
-        )
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, n, size=(n_resamples, max(1, round(fraction * n))))
 
 
 def bootstrap_best(
@@ -220,24 +232,30 @@ def bootstrap_best(
     `bins` is a count of equal-width bins or their edges; models outside the edges are
     ignored. Resamples that leave a bin empty do not count for that bin."""
     xs, es = _pair(x, errors)
-    half = (1.0 - _check_ci(ci)) / 2.0
+    check_ci(ci)
     edges = _edges(xs, bins)
     nb = edges.size - 1
     inside = (xs >= edges[0]) & (xs <= edges[-1])
     xs, es = xs[inside], es[inside]
     which = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, nb - 1)
     count = np.bincount(which, minlength=nb)
-    med, low, high = (np.full(nb, np.nan) for _ in range(3))
-    if xs.size:
-        idx = _resample(xs.size, n_resamples, fraction, seed)
-        e_s, b_s = es[idx], which[idx]  # (R, k)
+    centers = (edges[:-1] + edges[1:]) / 2
+    if not xs.size:
+        empty = np.full(nb, np.nan)
+        return BootstrapBand(edges, centers, count, empty, empty.copy(), empty.copy())
+
+    def best_per_bin(idx: np.ndarray) -> np.ndarray:  # (R, k) -> (R, num_bins)
+        e_s, b_s = es[idx], which[idx]
+        out = np.full((idx.shape[0], nb), np.nan)
         for b in np.flatnonzero(count):
             best = np.where(b_s == b, e_s, np.inf).min(axis=1)
-            best = best[np.isfinite(best)]
-            if best.size:
-                low[b], med[b], high[b] = np.percentile(best, [100 * half, 50, 100 - 100 * half])
-    centers = (edges[:-1] + edges[1:]) / 2
-    return BootstrapBand(edges, centers, count, med, low, high)
+            out[:, b] = np.where(np.isfinite(best), best, np.nan)
+        return out
+
+    band = bootstrap_interval(
+        best_per_bin, [xs.size], n_resamples=n_resamples, fraction=fraction, ci=ci, seed=seed
+    )
+    return BootstrapBand(edges, centers, count, band.median, band.low, band.high)
 
 
 def bootstrap_best_value(
@@ -253,11 +271,31 @@ def bootstrap_best_value(
     each resample of `fraction` of the pairs (with replacement) take x of the minimum-error
     pair; the median is the most likely best value, the percentiles its `ci` interval."""
     xs, es = _pair(x, errors)
-    half = (1.0 - _check_ci(ci)) / 2.0
-    idx = _resample(xs.size, n_resamples, fraction, seed)
-    best_x = xs[idx[np.arange(idx.shape[0]), np.argmin(es[idx], axis=1)]]
-    low, med, high = np.percentile(best_x, [100 * half, 50, 100 - 100 * half])
-    return Interval(float(med), float(low), float(high))
+
+    def best_x(idx: np.ndarray) -> np.ndarray:  # (R, k) -> (R,)
+        return xs[idx[np.arange(idx.shape[0]), np.argmin(es[idx], axis=1)]]
+
+    return bootstrap_interval(
+        best_x, [xs.size], n_resamples=n_resamples, fraction=fraction, ci=ci, seed=seed
+    )
+
+
+def bootstrap_mean_difference(
+    a: ArrayLike, b: ArrayLike, *, n_resamples: int = 10_000, ci: float = 0.95, seed
+) -> Interval:
+    """mean(a) - mean(b) with its percentile bootstrap interval: each sample resampled
+    whole, with replacement and independently (a's draws first), `n_resamples` times."""
+    va, vb = as_vector("a", a), as_vector("b", b)
+
+    def difference(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        return va[ia].mean(axis=1) - vb[ib].mean(axis=1)
+
+    return bootstrap_interval(
+        difference, [va.size, vb.size], n_resamples=n_resamples, ci=ci, seed=seed
+    )
+
+
+# Tests, search efficiency and fits ------------------------------------------------------
 
 
 def ks_test(
@@ -272,7 +310,9 @@ def ks_test(
     (normalized EDFs) D is taken between the weighted EDFs, and the p-value is the asymptotic
     Kolmogorov distribution at D * sqrt(n_a n_b / (n_a + n_b)) with Kish's effective sizes
     n = (sum w)^2 / sum w^2, which shrink as the weights grow uneven."""
-    a, b = _vector("errors_a", errors_a), _vector("errors_b", errors_b)
+    from scipy import stats  # here: scipy.stats takes a second to import
+
+    a, b = as_vector("errors_a", errors_a), as_vector("errors_b", errors_b)
     if weights_a is None and weights_b is None:
         res = stats.ks_2samp(a, b)
         return KSResult(float(res.statistic), float(res.pvalue), a.size, b.size, False)
@@ -284,78 +324,6 @@ def ks_test(
     return KSResult(d, min(1.0, p), a.size, b.size, True)
 
 
-def _mean_log_ratio(pred: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return np.mean(np.abs(np.log(pred / w)), axis=-1)
-
-
-def linear_width_fit(block_widths: ArrayLike) -> LinearWidthFit:
-    """Fit u_j = w0 + wa * j (RegNet eq. 2, block index j from 0) to a model's per-block
-    widths, minimizing the mean log-ratio |log(u_j / w_j)| (sec. 3.3's e_fit without the
-    quantization): least squares start, then Nelder-Mead on the log-ratio loss."""
-    w = _vector("block_widths", block_widths, positive=True)
-    if w.size == 1:
-        return LinearWidthFit(float(w[0]), 0.0, 0.0)
-    j = np.arange(w.size)
-
-    def loss(p: np.ndarray) -> float:
-        u = p[0] + p[1] * j
-        return float(_mean_log_ratio(u, w)) if np.all(u > 0) else np.inf
-
-    wa0, w00 = np.polyfit(j, w, 1)
-    start = np.array([w00, wa0])
-    if not np.isfinite(loss(start)):  # the least-squares line dips below zero
-        start = np.array([float(np.exp(np.log(w).mean())), 0.0])
-    res = optimize.minimize(loss, start, method="Nelder-Mead", options={"xatol": 1e-8})
-    best = res.x if res.fun < loss(start) else start
-    return LinearWidthFit(float(best[0]), float(best[1]), loss(best))
-
-
-def _width_grid(w: np.ndarray, w0s, was, wms, quantum: int) -> QuantizedWidthFit:
-    """Best point of a (w0, wa, wm) grid for RegNet eqs. 2-4 against widths `w`."""
-    w0g, wag, wmg = (g[..., None] for g in np.meshgrid(w0s, was, wms, indexing="ij"))
-    s = np.round(np.log((w0g + wag * np.arange(w.size)) / w0g) / np.log(wmg))  # eq. 3
-    pred = np.maximum(np.round(w0g * wmg**s / quantum) * quantum, quantum)  # eq. 4, (A,B,C,d)
-    err = _mean_log_ratio(pred, w)
-    i = np.unravel_index(np.argmin(err), err.shape)
-    return QuantizedWidthFit(
-        w0=float(w0s[i[0]]),
-        wa=float(was[i[1]]),
-        wm=float(wms[i[2]]),
-        e_fit=float(err[i]),
-        widths=tuple(int(v) for v in pred[i]),
-    )
-
-
-def quantized_width_fit(
-    block_widths: ArrayLike, *, quantum: int = 8, wm_range: tuple[float, float] = (1.5, 3.0)
-) -> QuantizedWidthFit:
-    """RegNet's fit (sec. 3.3): grid search over w0, wa, wm minimizing the mean log-ratio
-    e_fit of predicted to observed per-block widths, where the prediction is eqs. 2-4:
-    u_j = w0 + wa j, s_j = round(log(u_j / w0) / log(wm)), w_j = w0 wm^s_j rounded to a
-    multiple of `quantum`. A coarse grid (w0: multiples of `quantum` within 2x of the first
-    width; wa: 0 and 64 log-spaced values around the mean slope; wm: 31 values over
-    `wm_range`), then a 10x finer grid around its best point."""
-    w = _vector("block_widths", block_widths, positive=True)
-    if quantum < 1 or not 1.0 < wm_range[0] <= wm_range[1]:
-        raise AnalysisError(
-            f"need quantum >= 1 and 1 < wm_range[0] <= wm_range[1], got "
-            f"quantum={quantum}, wm_range={wm_range}"
-        )
-    lo, hi = max(1, int(np.ceil(w[0] / 2 / quantum))), max(1, int(2 * w[0] // quantum))
-    w0s = quantum * np.unique(np.linspace(lo, hi, min(hi - lo + 1, 24)).round())
-    slope = max((w.max() - w0s.min()) / max(w.size - 1, 1), 1.0)
-    was = np.concatenate([[0.0], np.geomspace(slope / 8, slope * 8, 64)])
-    wm_step = (wm_range[1] - wm_range[0]) / 30
-    coarse = _width_grid(w, w0s, was, np.linspace(*wm_range, 31), quantum)
-    w0s = np.maximum(coarse.w0 + quantum * np.arange(-1, 2), quantum)
-    was = [0.0]
-    if coarse.wa > 0:
-        was = np.concatenate([[0.0], np.geomspace(coarse.wa / 1.1, coarse.wa * 1.1, 41)])
-    wms = np.linspace(coarse.wm - wm_step, coarse.wm + wm_step, 21).clip(*wm_range)
-    fine = _width_grid(w, w0s, np.asarray(was), wms, quantum)
-    return fine if fine.e_fit < coarse.e_fit else coarse
-
-
 def random_search_efficiency(
     errors: ArrayLike, sizes: ArrayLike, weights: ArrayLike | None = None, ci: float = 0.95
 ) -> RandomSearchCurve:
@@ -363,12 +331,12 @@ def random_search_efficiency(
     random-search efficiency, RegNet appendix): the plug-in estimate draws m times, with
     replacement, from the (optionally weighted) error EDF, so with sorted errors and S_i =
     weight of models ranked i or worse, P(best = e_(i)) = S_i^m - S_(i+1)^m, exactly."""
-    e = _vector("errors", errors)
+    e = as_vector("errors", errors)
     w = _weights(weights, e.size)
-    m = _vector("sizes", sizes)
+    m = as_vector("sizes", sizes)
     if np.any(m < 1) or np.any(m != np.round(m)):
         raise AnalysisError("sizes must be whole numbers of models >= 1")
-    half = (1.0 - _check_ci(ci)) / 2.0
+    half = (1.0 - check_ci(ci)) / 2.0
     order = np.argsort(e, kind="stable")
     e_sorted = e[order]
     surv = np.clip(np.cumsum(w[order][::-1])[::-1], 0.0, 1.0)  # S_i
@@ -402,7 +370,7 @@ def multiplier_levels(multipliers: ArrayLike, tolerance: float = 0.15) -> np.nda
     """Nominal level of each measured FLOPs multiplier: rules matched to a FLOPs target land
     within a few % of it (never exactly), so sorted values closer than `tolerance` (relative)
     to the first of a run share one level, the geometric mean of the run."""
-    m = _vector("multipliers", multipliers, positive=True)
+    m = as_vector("multipliers", multipliers, positive=True)
     order = np.argsort(m)
     levels = np.empty_like(m)
     start = 0

@@ -1,0 +1,84 @@
+"""The records a study passes around, as frozen dataclasses: `StudyConfig` (a validated
+config), `TrialPlan` (a trial as its planner made it) and `Trial` (a trial as the ledger
+hands it back: the plan with its status, precision and results). Data only; no torch, no
+numpy. Validation lives with the code that reads a config (`netscale.study.config`) and
+with each planner (`netscale.study.planners`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StudyConfigError(ValueError):
+    """A study config is malformed (the message names the key and what is allowed)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StudyConfig:
+    """A validated study config; `section` is the planner's own mapping."""
+
+    name: str
+    planner: str
+    data: str = "digits"
+    recipe: str = "quick"
+    recipe_overrides: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 5
+    seed: int = 0
+    minival: float = 0.0
+    section: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a plain mapping in file form (the planner section under its name)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out[self.planner] = out.pop("section")
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialPlan:
+    """One planned trial: a spec (plain dict) trained with a recipe (plain dict of fields)
+    for `epochs` from `seed`; `group`, `design` and `meta` are for the analysis."""
+
+    group: str
+    spec: dict[str, Any]
+    spec_id: str
+    recipe: dict[str, Any]
+    seed: int
+    epochs: int
+    flops: int
+    params: int
+    acts: int
+    design: dict[str, float] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trial:
+    """A trial as the ledger holds it: its plan, where it stands, and what it measured.
+
+    `status` is one of pending, running, completed, failed, diverged; `error` the failure
+    message (None unless failed); `precision` what it trains in, fixed at its first claim
+    (None before); `metrics` the final result (None until it ends; `metrics["error"]` is
+    top-1 error in percent); `history` one metrics mapping per finished epoch."""
+
+    trial_id: int
+    group: str
+    spec: dict[str, Any]
+    spec_id: str
+    recipe: dict[str, Any]
+    seed: int
+    epochs: int
+    design: dict[str, Any]
+    meta: dict[str, Any]
+    flops: int
+    params: int
+    acts: int
+    status: str
+    attempts: int
+    error: str | None
+    lease_owner: str | None
+    precision: str | None
+    metrics: dict[str, Any] | None
+    history: list[dict[str, Any]]
