@@ -100,9 +100,9 @@ EXIT_DIVERGED = 1  # the run ran but its loss became non-finite (stderr says whe
 def run_train(args: argparse.Namespace) -> tuple[str, int]:
     """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
     ConsoleProgress on stderr. Returns the JSON summary and the exit code (1: diverged)."""
+    from netscale.spec.io import json_text
     from netscale.training.loop import train
     from netscale.training.progress import ConsoleProgress
-    from netscale.training.rundir import finite
     from netscale.training.tensorboard_log import MissingExtraError
 
     overrides = {k: getattr(args, k) for k in recipe_flags() if getattr(args, k) is not None}
@@ -132,7 +132,7 @@ def run_train(args: argparse.Namespace) -> tuple[str, int]:
     if result.status == "diverged":
         print(f"netscale: error: run diverged: {result.message}", file=sys.stderr)
     code = EXIT_DIVERGED if result.status == "diverged" else 0
-    return json.dumps(finite(summary), indent=2, allow_nan=False), code
+    return json_text(summary, indent=2), code
 
 
 def run_eval(args: argparse.Namespace) -> str:

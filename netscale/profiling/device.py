@@ -77,7 +77,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, *, max_size: int | Non
     820%), so the peak is the best of every probe on this machine: recorded on disk per
     machine fingerprint (`peak_cache_file`), raised by `raise_peak` when training itself
     measures faster. Cached per process; draws from its own generator, not the global RNG."""
-    cap = max_size or (8192 if device.type == "cuda" else 1024)
+    cap = max_size or _default_size(device)
     key = (str(device), str(dtype), cap)
     if key not in _PEAK:
         probed = grow_probe(
@@ -91,10 +91,15 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, *, max_size: int | Non
     return _PEAK[key]
 
 
+def _default_size(device: torch.device) -> int:
+    """The largest probe matmul (n x n) `matmul_peak` grows to by default."""
+    return 8192 if device.type == "cuda" else 1024
+
+
 def raise_peak(device: torch.device, dtype: torch.dtype, rate: float) -> float:
     """Raise the recorded peak of (`device`, `dtype`) to `rate` multiply-adds/s if higher
     (training measured faster than the probe did); returns the peak now recorded."""
-    cap = 8192 if device.type == "cuda" else 1024
+    cap = _default_size(device)
     key = (str(device), str(dtype), cap)
     peak = max(matmul_peak(device, dtype), rate)
     if peak > _PEAK[key]:

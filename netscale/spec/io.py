@@ -1,4 +1,6 @@
-"""Dict / JSON / YAML round trip of specs and their content hash. No torch."""
+"""Dict / JSON / YAML round trip of specs and their content hash; and the package's one
+home for plain-data file helpers: the atomic writer, the unknown-key check, strict JSON
+(non-finite numbers as null) and the leaf-by-leaf comparison of two records. No torch."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -75,6 +78,47 @@ def check_keys(
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     shown = f"{where}.{key}" if where else key
     raise error(f"unknown {what} {shown!r}{hint}; allowed {what}s: {', '.join(allowed)}")
+
+
+def finite(data: Any) -> Any:
+    """`data` with every non-finite float (NaN, inf), at any depth, replaced by None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    return data
+
+
+def json_text(data: Any, *, indent: int | None = None) -> str:
+    """Strict JSON of `data`: non-finite numbers become null (JSON has no NaN)."""
+    return json.dumps(finite(data), indent=indent, allow_nan=False)
+
+
+def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Path -> value of every leaf of nested dicts and lists ("a.b[2].c")."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(data, list):
+        out = {}
+        for i, v in enumerate(data):
+            out.update(_leaves(v, f"{prefix}[{i}]"))
+        return out or {prefix: []}
+    return {prefix: data}
+
+
+def differences(
+    saved: Any, current: Any, *, only_common: bool = False
+) -> list[tuple[str, Any, Any]]:
+    """(path, saved value, current value) of every leaf that differs between two records
+    of plain data (a leaf on one side only counts, unless `only_common`)."""
+    a, b = _leaves(saved), _leaves(current)
+    keys = sorted(a.keys() & b.keys()) if only_common else sorted(a.keys() | b.keys())
+    return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
 
 
 def _build(cls: type, data: Any, path: str) -> Any:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from netscale.spec.io import differences, finite, json_text
 from netscale.study.config import StudyConfig, example_config, load_config
 from netscale.study.planners import DataShape, plan
 from netscale.study.records import Trial
@@ -63,10 +63,10 @@ def _reopen(config: StudyConfig, out: Path) -> Store:
     wanted = json.loads(json.dumps(config.to_dict()))  # as stored: tuples become lists
     if stored != wanted:
         store.close()
-        diff = sorted(k for k in stored if stored.get(k) != wanted.get(k))
+        diff = [path for path, _, _ in differences(stored, wanted)]
         raise StoreError(
             f"{str(out)!r} holds a different study (config keys differ: "
-            f"{', '.join(diff) or 'planner section'}); use another --out or the same config"
+            f"{', '.join(diff)}); use another --out or the same config"
         )
     return store
 
@@ -164,9 +164,9 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
         row = {k: getattr(t, k) for k in _EXPORT_KEYS}
         row["metrics"] = t.metrics
         row["design"] = t.design
-        rows.append(_finite(row))
+        rows.append(finite(row))
     if fmt == "jsonl":
-        return "\n".join(json.dumps(r, allow_nan=False) for r in rows)
+        return "\n".join(json_text(r) for r in rows)
     flat = [_flatten(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r))
     buf = io.StringIO()
@@ -174,17 +174,6 @@ def export(study_dir: str | Path, fmt: str = "jsonl") -> str:
     writer.writeheader()
     writer.writerows(flat)
     return buf.getvalue().rstrip("\n")
-
-
-def _finite(value: Any) -> Any:
-    """`value` with every NaN or infinite float (at any depth) replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from torch import nn
 from netscale.build import build
 from netscale.data import DataSplits, load_data, steps_per_epoch
 from netscale.spec import NetSpec
+from netscale.spec.io import json_text
 from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from netscale.training.distributed import Ranks
@@ -158,7 +159,7 @@ class Run:
             "recipe": recipe_to_dict(self.recipe),
             # The epochs' metrics lines travel with the weights: a damaged or emptied
             # metrics.jsonl is rewritten from here on resume.
-            "metrics": json.dumps(rundir.finite(self.metrics), allow_nan=False),
+            "metrics": json_text(self.metrics),
         }
         save_checkpoint(
             self.out / "checkpoints", epoch=self.epoch, model=self.model, ema=self.ema, state=state

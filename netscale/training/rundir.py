@@ -18,13 +18,12 @@ a crash"):
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 from netscale.spec import NetSpec, SpecError, load, save, to_dict
-from netscale.spec.io import atomic_write
+from netscale.spec.io import atomic_write, differences, json_text
 from netscale.training.checkpoint import clean_partial, latest_checkpoint
 from netscale.training.recipe import Recipe, RecipeError, recipe_from_dict, recipe_to_dict
 
@@ -34,25 +33,14 @@ RUN_FILES = ("spec.yaml", "recipe.json", "data.json", "env.json", "metrics.jsonl
 RUN_FILES += ("result.json", "tensorboard", "checkpoints")
 
 
-def finite(data: Any) -> Any:
-    """`data` with every non-finite float (NaN, inf) replaced by None: valid JSON."""
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, dict):
-        return {k: finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [finite(v) for v in data]
-    return data
-
-
 def write_json(path: Path, data: Any) -> None:
     """`data` as indented JSON (non-finite floats as null), written atomically."""
-    atomic_write(path, json.dumps(finite(data), indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json_text(data, indent=2) + "\n")
 
 
 def write_metrics(out: Path, metrics: list[dict[str, Any]]) -> None:
     """metrics.jsonl: one JSON line per epoch, replaced atomically."""
-    lines = (json.dumps(finite(m), allow_nan=False) + "\n" for m in metrics)
+    lines = (json_text(m) + "\n" for m in metrics)
     atomic_write(out / "metrics.jsonl", "".join(lines))
 
 
@@ -135,7 +123,7 @@ def check_same_run(out: Path, *, spec: NetSpec, recipe: Recipe, data_info: dict[
         ("data", saved_data, data_info, "data.json"),
     )
     for what, saved, current, file in checks:
-        diff = _differences(saved, current, only_common=what == "data")
+        diff = differences(saved, current, only_common=what == "data")
         if diff:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in diff[:4])
             more = f" (and {len(diff) - 4} more)" if len(diff) > 4 else ""
@@ -151,24 +139,3 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} cannot be read ({err})") from None
-
-
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(data, list):
-        out = {}
-        for i, v in enumerate(data):
-            out.update(_flat(v, f"{prefix}[{i}]"))
-        return out or {prefix: []}
-    return {prefix: data}
-
-
-def _differences(saved: Any, current: Any, *, only_common: bool) -> list[tuple[str, Any, Any]]:
-    """(path, recorded value, new value) of every leaf that differs."""
-    a, b = _flat(saved), _flat(current)
-    keys = sorted(a.keys() & b.keys()) if only_common else sorted(a.keys() | b.keys())
-    return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]

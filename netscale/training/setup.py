@@ -85,13 +85,14 @@ def check_fits(spec: NetSpec, recipe: Recipe, device: torch.device, world: int) 
     """Refuse, before anything is allocated, a resolution and batch whose activations alone
     cannot fit the device (e.g. --resolution 100000 asked for a 640 GB tensor)."""
     batch = max(1, recipe.batch_size // world)
-    need = count(spec).acts * batch * BYTES_PER_ACT
+    acts = count(spec).acts
+    need = acts * batch * BYTES_PER_ACT
     have = device_memory(device)
     if need > have:
         raise ValueError(
             f"resolution={spec.resolution} with batch {batch} needs at least "
             f"{need / 2**30:,.0f} GiB for the activations of {spec.name} (estimate: "
-            f"{BYTES_PER_ACT} bytes x {count(spec).acts:,} conv/linear outputs per image), "
+            f"{BYTES_PER_ACT} bytes x {acts:,} conv/linear outputs per image), "
             f"more than the {have / 2**30:,.0f} GiB of {device}; lower --resolution or "
             "--batch-size"
         )

@@ -128,3 +128,14 @@ def test_non_string_nested_keys_are_unknown_keys():
     data["stem"] = {**data["stem"], 1: 2, "bogus": 3}
     with pytest.raises(SpecError, match=r"unknown key 'stem\.1'"):
         from_dict(data)
+
+
+def test_strict_json_and_leaf_differences():
+    from netscale.spec.io import differences, finite, json_text
+
+    data = {"a": float("nan"), "b": [1.0, float("inf")], "c": {"d": 2}}
+    assert finite(data) == {"a": None, "b": [1.0, None], "c": {"d": 2}}
+    assert json_text(data) == '{"a": null, "b": [1.0, null], "c": {"d": 2}}'
+    saved, current = {"x": {"y": 1, "z": [1, 2]}, "old": 0}, {"x": {"y": 2, "z": [1, 3]}}
+    assert differences(saved, current) == [("old", 0, None), ("x.y", 1, 2), ("x.z[1]", 2, 3)]
+    assert differences(saved, current, only_common=True) == [("x.y", 1, 2), ("x.z[1]", 2, 3)]
