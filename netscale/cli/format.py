@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from netscale.complexity import count
 from netscale.families import model_info, resolve_spec
+
+EXIT_FAILED = 1  # the work ran but did not succeed (2, usage errors, is cli.main's)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """What a command returns when its work ran but did not succeed (a diverged run, failed
+    trials, a crashed worker): `text` still goes to stdout, `error` is one line on stderr,
+    and the exit code is EXIT_FAILED. cli.main prints both."""
+
+    text: str
+    error: str
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

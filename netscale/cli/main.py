@@ -25,7 +25,7 @@ from netscale.cli import profile as profile_command
 from netscale.cli import scale as scale_command
 from netscale.cli import study as study_command
 from netscale.cli import train as train_command
-from netscale.cli.format import format_card, format_model_list
+from netscale.cli.format import EXIT_FAILED, Failed, format_card, format_model_list
 from netscale.families import list_models, model_card
 from netscale.families.registry import UnknownModelError
 from netscale.spec import SpecError
@@ -74,7 +74,7 @@ _COMMANDS = {
 }
 
 
-def _run(args: argparse.Namespace) -> str | tuple[str, int]:
+def _run(args: argparse.Namespace) -> str | Failed:
     if args.command in _COMMANDS:
         return _COMMANDS[args.command](args)
     if args.action == "list":
@@ -103,7 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as err:
         print(f"netscale: error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    out, code = out if isinstance(out, tuple) else (out, 0)
+    code = 0
+    if isinstance(out, Failed):
+        print(f"netscale: error: {out.error}", file=sys.stderr)
+        out, code = out.text, EXIT_FAILED
     try:
         print(out)
     except BrokenPipeError:  # e.g. `netscale models list | head`: the reader left early

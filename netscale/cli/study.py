@@ -16,11 +16,10 @@ import argparse
 import sys
 from typing import Any
 
+from netscale.cli.format import Failed
 from netscale.study import api
 from netscale.study.config import list_examples
 from netscale.study.runner import WorkerError
-
-EXIT_FAILED = 1  # trials failed, or a worker crashed (2, usage errors, is cli.main's)
 
 
 def add_parser(commands: Any) -> None:
@@ -55,9 +54,9 @@ def add_parser(commands: Any) -> None:
     exp.add_argument("--format", choices=api.EXPORT_FORMATS, default="jsonl")
 
 
-def run(args: argparse.Namespace) -> str | tuple[str, int]:
-    """Execute a parsed `study` command; returns the text to print (and the exit code when
-    it is not 0)."""
+def run(args: argparse.Namespace) -> str | Failed:
+    """Execute a parsed `study` command; returns the text to print (Failed: with an error
+    line and exit code 1)."""
     if args.action == "status":
         return _format_status(api.status(args.dir))
     if args.action == "report":
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> str | tuple[str, int]:
     return _run_study(args)
 
 
-def _run_study(args: argparse.Namespace) -> str | tuple[str, int]:
+def _run_study(args: argparse.Namespace) -> str | Failed:
     config = api.resolve_config(args.config, args.example)
     try:
         with _Monitor(config.name) as monitor:
@@ -85,7 +84,7 @@ def _run_study(args: argparse.Namespace) -> str | tuple[str, int]:
                 report=not args.no_report,
             )
     except WorkerError as err:
-        return _failed(api.summary(args.out), str(err))
+        return Failed(api.summary(args.out), str(err))
     lines = [api.summary(args.out)]
     left = result["counts"]["pending"] + result["counts"]["running"]
     if left:
@@ -95,19 +94,12 @@ def _run_study(args: argparse.Namespace) -> str | tuple[str, int]:
     failed = result["counts"]["failed"]
     if failed:
         total = sum(result["counts"].values())
-        return _failed(
+        return Failed(
             "\n".join(lines),
             f"{failed} of {total} trials failed; `netscale study status {args.out}` shows why "
             "(add --retry-failed to the run command to run them again)",
         )
     return "\n".join(lines)
-
-
-def _failed(text: str, message: str) -> tuple[str, int]:
-    """The summary for stdout with EXIT_FAILED, after one error line on stderr (cli.main
-    prints the text and exits with the code)."""
-    print(f"netscale: error: {message}", file=sys.stderr)
-    return text, EXIT_FAILED
 
 
 def _format_status(info: dict[str, Any], max_errors: int = 20) -> str:

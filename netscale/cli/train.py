@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from typing import Any
+
+from netscale.cli.format import Failed
 
 # Every Recipe field is a flag (generated, so a new field needs no CLI edit): --epochs N,
 # --batch-size N, ...; a boolean field is --field / --no-field. Absent: the recipe's value.
@@ -94,12 +95,9 @@ def _add_eval(commands: Any) -> None:
     )
 
 
-EXIT_DIVERGED = 1  # the run ran but its loss became non-finite (stderr says where)
-
-
-def run_train(args: argparse.Namespace) -> tuple[str, int]:
+def run_train(args: argparse.Namespace) -> str | Failed:
     """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
-    ConsoleProgress on stderr. Returns the JSON summary and the exit code (1: diverged)."""
+    ConsoleProgress on stderr. Returns the JSON summary (Failed when the run diverged)."""
     from netscale.spec.io import json_text
     from netscale.training.loop import train
     from netscale.training.progress import ConsoleProgress
@@ -129,10 +127,10 @@ def run_train(args: argparse.Namespace) -> tuple[str, int]:
         {k: getattr(result, k) for k in ("precision", "wall_s", "images_per_s", "message")}
     )
     summary["out"] = str(result.out)
+    text = json_text(summary, indent=2)
     if result.status == "diverged":
-        print(f"netscale: error: run diverged: {result.message}", file=sys.stderr)
-    code = EXIT_DIVERGED if result.status == "diverged" else 0
-    return json_text(summary, indent=2), code
+        return Failed(text, f"run diverged: {result.message}")
+    return text
 
 
 def run_eval(args: argparse.Namespace) -> str:
