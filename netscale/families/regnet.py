@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from netscale.families.registry import ModelInfo, Reference, register
+from netscale.spec.groups import adjust_group_compatibility
 from netscale.spec.net import HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
 
 _PAPER = "Radosavovic et al., Designing Network Design Spaces, CVPR 2020"
@@ -125,33 +126,6 @@ def regnet_widths(
     block_widths = regnet_block_widths(depth, w0, wa, wm, quantum).tolist()
     widths = sorted(set(block_widths))
     return widths, [block_widths.count(w) for w in widths]
-
-
-def bottleneck_width(width: ArrayLike, bottleneck_ratio: ArrayLike) -> np.ndarray:
-    """Inner width of a bottleneck block, max(1, round(width * bottleneck_ratio)) (ties to
-    even), on arrays: the arithmetic of `StageSpec.inner_width`, which the spec layer
-    cannot import from here (tests/families/test_regnet.py checks the two agree)."""
-    product = np.multiply(width, bottleneck_ratio, dtype=np.float64)
-    return np.maximum(1, np.rint(product)).astype(np.int64)
-
-
-def adjust_group_compatibility(
-    widths: ArrayLike, bottleneck_ratios: ArrayLike, group_widths: ArrayLike
-) -> tuple[np.ndarray, np.ndarray]:
-    """Widths and group widths made compatible (paper appendix D, pycls's
-    `adjust_block_compatibility`), broadcast over the three arguments; int64 arrays.
-
-    The group width g is capped at the bottleneck width v = int(width * ratio); v is
-    rounded to the nearest multiple of lcm(g, int(ratio)) if ratio > 1, else of g (at
-    least one multiple); the width becomes int(v / ratio). Callers that need a valid spec
-    check `bottleneck_width(width, ratio) % g == 0` afterwards (e.g. ratio 0.7).
-    """
-    ratios = np.asarray(bottleneck_ratios, dtype=np.float64)
-    inner = np.maximum(1, np.trunc(np.multiply(widths, ratios))).astype(np.int64)
-    groups = np.minimum(group_widths, inner).astype(np.int64)
-    multiple = np.where(ratios > 1, np.lcm(groups, np.trunc(ratios).astype(np.int64)), groups)
-    inner = np.maximum(multiple, np.rint(inner / multiple).astype(np.int64) * multiple)
-    return np.trunc(inner / ratios).astype(np.int64), groups
 
 
 def anynet(

@@ -15,6 +15,7 @@ import heapq
 import math
 
 from netscale.scaling._checks import check_number
+from netscale.spec.groups import adjust_group_compatibility, bottleneck_width
 from netscale.spec.net import NetSpec, SpecError, StageSpec
 
 
@@ -37,18 +38,22 @@ def _check_positive(name: str, value: float) -> None:
 
 
 def _stage_width(stage: StageSpec, width: int) -> dict[str, int | None]:
-    """New width (and group width) of a stage, kept compatible with its groups and heads."""
+    """New width (and group width) of a stage, kept compatible with its groups (RegNet
+    appendix D, the rule the RegNet family and the design spaces use) and heads."""
     if stage.block == "transformer":
         multiple = math.lcm(stage.head_width, 8)
         return {"width": max(multiple, round(width / multiple) * multiple)}
     if stage.block == "bottleneck" and stage.group_width is not None:
-        inner = dataclasses.replace(stage, width=width).inner_width
-        group = min(stage.group_width, inner)
-        # RegNet appendix D in the spec's rounding. families.regnet's pycls rule truncates
-        # and uses lcm(g, ratio) for ratios > 1; the two agree for ratios 1, 1/2, 1/4 at
-        # multiples of 8, and this layer cannot import families (docs/architecture.md).
-        inner = max(group, round(inner / group) * group)
-        return {"width": round(inner / stage.bottleneck_ratio), "group_width": group}
+        ratio = stage.bottleneck_ratio
+        new, group = (int(v) for v in adjust_group_compatibility(width, ratio, stage.group_width))
+        if bottleneck_width(new, ratio) % group:
+            raise SpecError(
+                f"width scaling cannot keep a stage of bottleneck_ratio={ratio} grouped: "
+                f"RegNet appendix D gives width {new} and group width {group}, whose "
+                f"bottleneck width {int(bottleneck_width(new, ratio))} is not a multiple of "
+                f"it; allowed: ratios whose bottleneck widths are whole (1/4, 1/2, 1, 2, 4)"
+            )
+        return {"width": new, "group_width": group}
     return {"width": width}
 
 

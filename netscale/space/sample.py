@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from netscale.complexity.count import count
-from netscale.families.regnet import adjust_group_compatibility, anynet, regnet
+from netscale.families.regnet import anynet, regnet
 from netscale.space import vectorized as vec
 from netscale.space.params import SpaceError, is_number
 from netscale.space.spaces import Space, load_space
+from netscale.spec.groups import adjust_group_compatibility
 from netscale.spec.io import spec_id
 from netscale.spec.net import NetSpec, SpecError
 

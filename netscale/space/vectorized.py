@@ -13,15 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from netscale.families.regnet import (
-    QUANTUM,
-    adjust_group_compatibility,
-    bottleneck_width,
-    quantize_widths,
-    regnet_exponents,
-)
+from netscale.families.regnet import QUANTUM, quantize_widths, regnet_exponents
 from netscale.space.params import Param
 from netscale.space.spaces import STAGE_PARAMS, Space
+from netscale.spec.groups import adjust_group_compatibility, bottleneck_width
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +71,7 @@ def draw_increasing(rng: np.random.Generator, param: Param, n: int, k: int) -> n
 def adjust(
     widths: np.ndarray, ratios: np.ndarray, groups: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Appendix D's compatibility (`families.regnet.adjust_group_compatibility`) of
+    """Appendix D's compatibility (`spec.groups.adjust_group_compatibility`) of
     (N, K) arrays, and whether each stage is then valid.
 
     Returns (widths, groups, ok); ok is False where the spec's bottleneck width

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from netscale.spec.groups import bottleneck_width
+
 SCHEMA_VERSION = 1
 
 BLOCK_KINDS = ("basic", "bottleneck", "mbconv", "fused_mbconv", "convnext", "transformer")
@@ -159,7 +161,7 @@ class StageSpec:
     @property
     def inner_width(self) -> int:
         """Width of the kxk conv of a bottleneck block (channels)."""
-        return max(1, round(self.width * self.bottleneck_ratio))
+        return int(bottleneck_width(self.width, self.bottleneck_ratio))
 
     @property
     def groups(self) -> int:

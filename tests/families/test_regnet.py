@@ -12,16 +12,15 @@ import netscale
 from netscale.families.regnet import (
     REGNET_X,
     REGNET_Y,
-    adjust_group_compatibility,
     anynet,
-    bottleneck_width,
     quantize_widths,
     regnet,
     regnet_block_widths,
     regnet_exponents,
     regnet_widths,
 )
-from netscale.spec import SpecError, StageSpec
+from netscale.spec import SpecError
+from netscale.spec.groups import adjust_group_compatibility
 from netscale.study.width_fit import quantized_width_fit
 
 # Stage depths and widths of the published models (pycls MODEL_ZOO / timm, which agree).
@@ -90,15 +89,6 @@ def _regnet_widths_reference(depth, w0, wa, wm, quantum=8):
     return widths, [block_widths.count(w) for w in widths]
 
 
-def _appendix_d_reference(w, b, g):
-    """pycls's adjust_block_compatibility for one stage, transcribed."""
-    v = int(max(1, w * b))
-    g = int(min(g, v))
-    m = math.lcm(g, int(b)) if b > 1 else g
-    v = max(m, round(v / m) * m)
-    return int(v / b), g
-
-
 def test_block_widths_broadcast_and_match_the_scalar_rule():
     w0, wa, wm = np.array([[24.0], [48.0]]), np.array([36.44, 27.89, 0.0]), 2.49
     widths = regnet_block_widths(13, w0, wa, wm)
@@ -152,25 +142,3 @@ def test_width_fit_unchanged():
         fit = quantized_width_fit(blocks)
         assert (fit.w0, fit.widths) == (w0, widths)
         assert (fit.wa, fit.wm, fit.e_fit) == pytest.approx((wa, wm, e_fit), rel=1e-12)
-
-
-def test_bottleneck_width_is_the_spec_rule():
-    widths = np.arange(1, 1025)
-    for ratio in (0.25, 1 / 3, 0.5, 0.7, 1.0, 1.5, 2.0, 4.0, 1e-3):
-        stages = (
-            StageSpec(block="bottleneck", depth=1, width=w, bottleneck_ratio=ratio)
-            for w in range(1, 1025)
-        )
-        expected = [stage.inner_width for stage in stages]
-        assert bottleneck_width(widths, ratio).tolist() == expected
-    assert bottleneck_width(7, 0.5) == 4  # 3.5 rounds to even, as Python's round
-
-
-def test_group_compatibility_matches_pycls_on_a_grid():
-    widths = np.arange(1, 400)
-    for ratio, group in itertools.product(
-        (0.25, 1 / 3, 0.5, 1.0, 1.5, 2.0, 4.0), (1, 3, 8, 24, 232)
-    ):
-        got_widths, got_groups = adjust_group_compatibility(widths, ratio, group)
-        expected = [_appendix_d_reference(int(w), ratio, group) for w in widths]
-        assert list(zip(got_widths.tolist(), got_groups.tolist(), strict=True)) == expected

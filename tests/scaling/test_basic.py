@@ -71,3 +71,28 @@ def test_grow_depth_adds_one_block_per_step_in_proportion():
 def test_bad_arguments(call, message):
     with pytest.raises(SpecError, match=message):
         call(netscale.get_spec("resnet_50"))
+
+
+def test_width_applies_appendix_d_as_the_regnet_family_does():
+    from netscale.families.regnet import anynet
+    from netscale.spec.groups import adjust_group_compatibility
+
+    spec = anynet([1, 2], [96, 224], bottleneck_ratios=[1.0, 4.0], group_widths=[24, 56])
+    scaled = width(spec, 1.37)
+    for before, after in zip(spec.stages, scaled.stages, strict=True):
+        target = round_width(before.width * 1.37)
+        w, g = adjust_group_compatibility(target, before.bottleneck_ratio, before.group_width)
+        assert (after.width, after.group_width) == (int(w), int(g))
+
+
+def test_width_names_a_ratio_appendix_d_cannot_keep_grouped():
+    from dataclasses import replace
+
+    spec = netscale.get_spec("regnet_x_400mf")
+    # width 40, ratio 0.7, group 4 (bottleneck 28) x 1.1 -> 48; appendix D: int(48 * 0.7)
+    # = 33 -> 32 (a multiple of 4) -> width int(32 / 0.7) = 45, whose bottleneck width
+    # round(45 * 0.7) = round(31.4999...) = 31 is not a multiple of 4
+    stage = replace(spec.stages[0], width=40, bottleneck_ratio=0.7, group_width=4)
+    bad = replace(spec, stages=(stage, *spec.stages[1:]))
+    with pytest.raises(SpecError, match=r"bottleneck_ratio=0.7 grouped: .* width 45 and group"):
+        width(bad, 1.1)
