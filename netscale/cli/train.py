@@ -24,7 +24,12 @@ _HELP = {
     "precision": "auto (bf16 on bf16 hardware unless depthwise convs dominate; "
     "docs/precision.md), fp32 or bf16",
     "resolution": "training resolution in pixels (default: the data's, raised to the "
-    "network's total stride when smaller)",
+    "network's total stride when smaller; for a streamed folder, the model's)",
+    "crop": "pad (random crop of --crop-padding pixels) or resized (Inception "
+    "random-resized crop, area from --crop-min-scale to 1)",
+    "eval_crop_fraction": "evaluate the central square of this share of the shorter side "
+    "(ImageNet practice: 0.875)",
+    "random_erasing": "probability per image of random erasing",
 }
 
 
@@ -35,7 +40,15 @@ def add_parsers(commands: Any) -> None:
     p.add_argument(
         "--data",
         default="digits",
-        help="digits | npz:PATH | folder:PATH | cifar10 | cifar100 (default digits)",
+        help="digits | npz:PATH | folder:PATH (streamed) | memfolder:PATH (decoded once "
+        "into memory) | cifar10 | cifar100 (default digits)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes decoding a streamed source (default: one per CPU, at most 8; "
+        "results do not depend on it)",
     )
     p.add_argument("--recipe", default="quick", help="shipped recipe name or a .yaml file")
     p.add_argument("--out", required=True, help="run directory")
@@ -117,6 +130,7 @@ def run_train(args: argparse.Namespace) -> str | Failed:
                 minival=args.minival,
                 progress=progress,
                 tensorboard=args.tensorboard,
+                workers=args.workers,
                 **overrides,
             )
     except MissingExtraError as err:  # a one-line usage error, like a bad option value

@@ -1,13 +1,24 @@
 """Batched training and evaluation transforms on tensors: no per-image Python.
 
-``train_batch`` runs, in order: random crop (``crop_padding`` pixels, reflect or zero
-padding; one window per image, picked from a strided view of the padded batch), random
-horizontal flip (``torch.where`` over a per-image coin), RandAugment on uint8 chunks
-(:mod:`netscale.data.randaugment`), conversion to float, resize to ``resolution``
-(bilinear, antialiased when downsampling), normalization, label smoothing, then mixup or
-CutMix with one lambda per batch. Every random number comes from the caller's
-``torch.Generator``, so a batch is a pure function of (images, labels, config, generator
-state). Draws are made on the generator's device and moved to the images' device.
+``train_batch`` runs, in order: the crop (``crop="pad"``: a random crop of the image's
+own size from the image padded by ``crop_padding`` pixels, reflect or zero padding, one
+window per image picked from a strided view of the padded batch; ``crop="resized"``: the
+random-resized crop of :mod:`netscale.data.boxes`, resized to ``resolution`` with
+``roi_align``), random horizontal flip (``torch.where`` over a per-image coin),
+RandAugment on uint8 chunks (:mod:`netscale.data.randaugment`), conversion to float,
+resize to ``resolution`` (bilinear, antialiased when downsampling), normalization, random
+erasing, label smoothing, then mixup or CutMix with one lambda per batch. With
+``sampled=True`` (the streamed path, whose workers already cropped, flipped and
+RandAugmented each image: :mod:`netscale.data.transforms`) it starts at the conversion.
+
+Random erasing (Zhong et al. 2020, as timm's ``RandomErasing`` in its per-pixel mode):
+each image, with probability ``random_erasing``, gets one box of area fraction uniform in
+[0.02, 1/3] and log aspect ratio uniform in [log 0.3, log 1/0.3] (the first of 10
+attempts that fits) filled with standard normal noise in the normalized space.
+
+Every random number comes from the caller's ``torch.Generator``, so a batch is a pure
+function of (images, labels, config, generator state). Draws are made on the generator's
+device and moved to the images' device.
 
 Beta(alpha, alpha) for mixup/CutMix: ``torch.distributions`` samples from the global RNG,
 so one 62-bit seed is drawn from the generator and ``numpy.random.default_rng(seed).beta``
@@ -19,6 +30,7 @@ then mixed with the same lambda; every row sums to 1.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,12 +38,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from netscale.data.boxes import RRC_ATTEMPTS, center_box, crop_boxes
 from netscale.data.randaugment import MAX_MAGNITUDE, rand_augment
 
 __all__ = ["AugmentConfig", "eval_batch", "train_batch"]
 
 RANDAUG_CHUNKS = 8  # independent RandAugment op draws per batch
 CROP_MODES = ("reflect", "zeros")
+CROPS = ("pad", "resized")
+ERASE_AREA = (0.02, 1 / 3)  # random erasing: area fraction range (timm's default)
+ERASE_LOG_RATIO = (math.log(0.3), math.log(1 / 0.3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +62,9 @@ class AugmentConfig:
     cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix, 0 = off
     label_smoothing: float = 0.0  # probability mass spread over all classes
     crop_mode: str = "reflect"  # padding of the random crop: "reflect" or "zeros"
+    crop: str = "pad"  # "pad": crop_padding crop; "resized": random-resized crop
+    crop_min_scale: float = 0.08  # "resized": smallest area fraction of a crop
+    random_erasing: float = 0.0  # probability per image
 
     def __post_init__(self) -> None:
         checks = {
@@ -56,11 +75,17 @@ class AugmentConfig:
             "cutmix_alpha": self.cutmix_alpha >= 0.0,
             "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
             "crop_mode": self.crop_mode in CROP_MODES,
+            "crop": self.crop in CROPS,
+            "crop_min_scale": 0.0 < self.crop_min_scale <= 1.0,
+            "random_erasing": 0.0 <= self.random_erasing <= 1.0,
         }
         allowed = {
             "randaug_magnitude": "in [0, 30]",
             "label_smoothing": "in [0, 1)",
             "crop_mode": f"one of {CROP_MODES}",
+            "crop": f"one of {CROPS}",
+            "crop_min_scale": "in (0, 1]",
+            "random_erasing": "in [0, 1]",
         }
         for name, ok in checks.items():
             if not ok:
@@ -79,27 +104,42 @@ def train_batch(
     num_classes: int,
     generator: torch.Generator,
     channels_last: bool = True,
+    sampled: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment uint8 (B, C, H, W) -> float32 (B, C, R, R) images and (B, classes) targets."""
+    """Augment uint8 (B, C, H, W) -> float32 (B, C, R, R) images and (B, classes) targets;
+    with ``sampled``, the images were already cropped, flipped and RandAugmented one by one
+    (the streamed path) and only the batch-level steps run."""
     _check_images(images_u8, mean, std)
     x = images_u8
-    if config.crop_padding > 0:
+    if not sampled:
+        x = _per_image(x, config, resolution, generator)
+    x = _to_float(x, resolution, mean, std)  # (B, C, R, R) float32
+    if config.random_erasing > 0:
+        x = random_erase(x, config.random_erasing, generator=generator)
+    targets = smooth_targets(labels, num_classes, config.label_smoothing)
+    x, targets = _mix(x, targets, config, generator)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, targets
+
+
+def _per_image(
+    x: torch.Tensor, config: AugmentConfig, resolution: int, generator: torch.Generator
+) -> torch.Tensor:
+    """The crop, flip and RandAugment of the in-memory path, on the whole uint8 batch."""
+    if config.crop == "resized":
+        x = random_resized_crop(x, resolution, config.crop_min_scale, generator=generator)
+    elif config.crop_padding > 0:
         x = random_crop(x, config.crop_padding, generator=generator, mode=config.crop_mode)
     if config.flip:
         x = random_flip(x, generator=generator)
-    x = rand_augment(
+    return rand_augment(
         x,
         num_layers=config.randaug_layers,
         magnitude=config.randaug_magnitude,
         generator=generator,
         num_chunks=RANDAUG_CHUNKS,
     )
-    x = _to_float(x, resolution, mean, std)  # (B, C, R, R) float32
-    targets = smooth_targets(labels, num_classes, config.label_smoothing)
-    x, targets = _mix(x, targets, config, generator)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, targets
 
 
 def eval_batch(
@@ -109,10 +149,19 @@ def eval_batch(
     mean: Sequence[float],
     std: Sequence[float],
     channels_last: bool = True,
+    crop_fraction: float = 1.0,
 ) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> normalized float32 (B, C, R, R): resize (whole image), normalize."""
+    """uint8 (B, C, H, W) -> normalized float32 (B, C, R, R): the central square of
+    ``crop_fraction`` of the shorter side (:func:`netscale.data.boxes.center_box`; at 1.0
+    and square images, the whole image), resized to R, normalized."""
     _check_images(images_u8, mean, std)
-    x = _to_float(images_u8, resolution, mean, std)
+    x = images_u8
+    if crop_fraction != 1.0 or x.shape[2] != x.shape[3]:
+        left, top, right, bottom = (
+            round(v) for v in center_box(x.shape[2], x.shape[3], crop_fraction)
+        )
+        x = x[:, :, top:bottom, left:right]
+    x = _to_float(x, resolution, mean, std)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -154,6 +203,48 @@ def random_flip(x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
     """Flip each image horizontally with probability 0.5."""
     coin = _rand((x.shape[0],), generator, x.device) < 0.5
     return torch.where(coin[:, None, None, None], x.flip(3), x)
+
+
+def random_resized_crop(
+    x: torch.Tensor, resolution: int, min_scale: float, *, generator: torch.Generator
+) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> uint8 (B, C, R, R): one random-resized-crop box per image
+    (:func:`netscale.data.boxes.crop_boxes`), resized with ``roi_align`` (bilinear, two
+    samples per output pixel and axis, which averages when a box is larger than R)."""
+    from torchvision.ops import roi_align
+
+    b, _, h, w = x.shape
+    boxes = crop_boxes(h, w, b, min_scale, generator).to(torch.float32)
+    rois = torch.cat([torch.arange(b, dtype=torch.float32)[:, None], boxes], dim=1)
+    out = roi_align(
+        x.float(), rois.to(x.device), (resolution, resolution), sampling_ratio=2, aligned=True
+    )
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def random_erase(x: torch.Tensor, p: float, *, generator: torch.Generator) -> torch.Tensor:
+    """Random erasing of float (B, C, H, W) images (see the module docstring)."""
+    b, c, h, w = x.shape
+    draws = _rand((b, RRC_ATTEMPTS, 4), generator, x.device).double()
+    area = h * w * (ERASE_AREA[0] + (ERASE_AREA[1] - ERASE_AREA[0]) * draws[..., 0])
+    ratio = torch.exp(
+        ERASE_LOG_RATIO[0] + (ERASE_LOG_RATIO[1] - ERASE_LOG_RATIO[0]) * draws[..., 1]
+    )
+    eh, ew = torch.round(torch.sqrt(area * ratio)), torch.round(torch.sqrt(area / ratio))
+    fits = (eh < h) & (ew < w)
+    first = torch.argmax(fits.to(torch.int8), dim=1)
+    rows = torch.arange(b, device=x.device)
+    eh, ew, draws = eh[rows, first], ew[rows, first], draws[rows, first]
+    top = torch.floor(draws[:, 2] * (h - eh + 1))
+    left = torch.floor(draws[:, 3] * (w - ew + 1))
+    erase = (_rand((b,), generator, x.device) < p) & fits[rows, first]
+    ys = torch.arange(h, device=x.device, dtype=torch.float64)[None, :, None]
+    xs = torch.arange(w, device=x.device, dtype=torch.float64)[None, None, :]
+    inside = (ys >= top[:, None, None]) & (ys < (top + eh)[:, None, None])
+    inside = inside & (xs >= left[:, None, None]) & (xs < (left + ew)[:, None, None])
+    mask = (inside & erase[:, None, None])[:, None]  # (B, 1, H, W)
+    noise = torch.randn((b, c, h, w), generator=generator, device=generator.device)
+    return torch.where(mask, noise.to(x.device, x.dtype), x)
 
 
 def _to_float(

@@ -1,4 +1,5 @@
-"""In-memory image datasets: ``load_data(source)`` -> uint8 tensors, splits and statistics.
+"""Data sources: ``load_data(source)`` -> uint8 tensors in memory with splits and statistics,
+or a checked listing to stream (``folder:PATH``).
 
 Sources (the ``source`` string of :func:`load_data`):
 
@@ -10,8 +11,11 @@ Sources (the ``source`` string of :func:`load_data`):
 - ``npz:PATH``: arrays ``x_train``, ``y_train``, ``x_test``, ``y_test`` (uint8 images, NHWC,
   NCHW where unambiguous, or NHW as one channel; integer labels in [0, K)) and optionally
   ``class_names`` (see :mod:`netscale.data.npz` for the exact rules).
-- ``folder:PATH``: ``PATH/train/<class>/*`` and ``PATH/val/<class>/*`` (see
-  :mod:`netscale.data.folder` for decoding, sizes and the corrupt-image threshold).
+- ``folder:PATH``: ``PATH/train/<class>/*`` and ``PATH/val/<class>/*``, streamed: decoded
+  per step in worker processes at each stage's resolution, memory bounded
+  (:mod:`netscale.data.stream`; returns ``StreamSplits``).
+- ``memfolder:PATH``: the same layout decoded once into memory at the folders' most
+  common image size (:mod:`netscale.data.folder`): for small folders of small images.
 - ``cifar10`` / ``cifar100``: torchvision's CIFAR datasets read from ``root`` (default
   ``$NETSCALE_DATA`` or ``~/.cache/netscale``) with ``download=False``: netscale never
   downloads data.
@@ -36,35 +40,48 @@ import torch
 from netscale.data.arrays import ArrayDataset, DataSplits
 from netscale.data.folder import load_folder
 from netscale.data.npz import load_npz
+from netscale.data.stream import StreamSplits, load_folder_stream, stream_minival
 
 __all__ = ["ArrayDataset", "DataSplits", "load_data", "stratified_split"]
 
-SOURCES = ("digits", "cifar10", "cifar100", "npz:PATH", "folder:PATH")
+SOURCES = ("digits", "cifar10", "cifar100", "npz:PATH", "folder:PATH", "memfolder:PATH")
 _STATS_CHUNK = 4096  # images per chunk when computing mean/std (bounds float64 memory)
 
 
 def load_data(
     source: str, *, minival: float = 0.0, seed: int = 0, root: str | None = None
-) -> DataSplits:
-    """Load ``source`` into memory (see the module docstring for sources and splits)."""
+) -> DataSplits | StreamSplits:
+    """Load ``source`` (see the module docstring for sources and splits): into memory, or,
+    for ``folder:PATH``, its listing, checked, for streaming."""
     if not 0.0 <= minival < 1.0:
         raise ValueError(f"minival={minival!r} must be in [0, 1)")
     if seed < 0:
         raise ValueError(f"seed={seed} must be >= 0")
+    kind, _, arg = source.partition(":") if isinstance(source, str) else ("", "", "")
+    if kind == "folder" and arg:
+        streamed = load_folder_stream(Path(arg).expanduser())
+        if minival > 0:
+            streamed = stream_minival(streamed, minival, seed, stratified_split)
+        _check_test(source, len(streamed.test), streamed.test.name)
+        return streamed
     train, test, num_classes, names, skipped = _load_source(source, root)
     if minival > 0:
         train_idx, held_idx = stratified_split(train.labels, minival, seed=seed)
         base = train.name.rsplit("/", 1)[0]
         test = _subset(train, held_idx, f"{base}/minival")
         train = _subset(train, train_idx, f"{base}/train-minival")
-    if not len(test):
+    _check_test(source, len(test), test.name)
+    mean, std = channel_stats(train.images)
+    return DataSplits(train, test, num_classes, mean, std, skipped, names)
+
+
+def _check_test(source: str, n: int, name: str) -> None:
+    if not n:
         raise ValueError(
-            f"data source {source!r}: the test split ({test.name}) holds 0 images, so its "
+            f"data source {source!r}: the test split ({name}) holds 0 images, so its "
             "top-1 would be meaningless; add test images or pass minival > 0 to hold out "
             "part of the training set instead"
         )
-    mean, std = channel_stats(train.images)
-    return DataSplits(train, test, num_classes, mean, std, skipped, names)
 
 
 def _load_source(
@@ -78,12 +95,12 @@ def _load_source(
         return (*_load_cifar(source, root), 0)
     if kind == "npz" and arg:
         return (*load_npz(Path(arg).expanduser()), 0)
-    if kind == "folder" and arg:
+    if kind == "memfolder" and arg:
         return load_folder(Path(arg).expanduser())
     hint = ""
     if source.endswith(".npz"):
         hint = f" (did you mean 'npz:{source}'?)"
-    elif source and Path(source).is_dir():
+    elif isinstance(source, str) and source and Path(source).is_dir():
         hint = f" (did you mean 'folder:{source}'?)"
     allowed = ", ".join(repr(s) for s in SOURCES)
     raise ValueError(f"unknown data source {source!r}{hint}; allowed: {allowed}")

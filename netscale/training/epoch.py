@@ -9,6 +9,7 @@ loss is read back only every 16 steps (each read waits for the GPU).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,9 +17,11 @@ from torch import nn
 
 from netscale.complexity import count
 from netscale.data import AugmentConfig, steps_per_epoch, train_batch
-from netscale.data import train_batches as index_batches
+from netscale.data.scan import check_corrupt
+from netscale.data.steps import Batch, train_steps
 from netscale.profiling.device import raise_peak
-from netscale.training.evaluate import evaluate, to_device
+from netscale.training.distributed import all_sum
+from netscale.training.evaluate import evaluate_models, to_device
 from netscale.training.precision import autocast_dtype
 from netscale.training.progress import Hooks
 from netscale.training.recipe import Recipe
@@ -35,8 +38,12 @@ def _step_generator(seed: int, epoch: int, step: int, rank: int) -> torch.Genera
     return g
 
 
-def _augment(recipe: Recipe, stage: Stage) -> AugmentConfig:
+def augment_config(recipe: Recipe, stage: Stage) -> AugmentConfig:
+    """The augmentation of `stage` of a run with `recipe` (both data paths read it)."""
     return AugmentConfig(
+        crop=recipe.crop,
+        crop_min_scale=recipe.crop_min_scale,
+        random_erasing=recipe.random_erasing,
         crop_padding=recipe.crop_padding,
         flip=recipe.flip,
         randaug_layers=recipe.randaug_layers,
@@ -58,27 +65,31 @@ def _set_dropout(model: nn.Module, rate: float | None) -> None:
 
 
 def _train_step(
-    run: Run, train_model: nn.Module, idx: torch.Tensor, i: int, n_steps: int, stage: Stage
-) -> torch.Tensor:
-    """Step `i` of the epoch on index batch `idx`: seed its randomness, make the batch,
-    and apply the pure update (step.py); returns the loss."""
+    run: Run, train_model: nn.Module, batch: Batch, i: int, n_steps: int, stage: Stage
+) -> torch.Tensor | None:
+    """Step `i` of the epoch on `batch`: seed its randomness, augment the batch, and apply
+    the pure update (step.py); returns the loss (None when every image of the batch was a
+    corrupt file: the step counts, the weights stay)."""
     r, data = run.recipe, run.data
     g = _step_generator(run.seed, run.epoch, i, run.ranks.rank)
     torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout, drop path
-    idx = idx.to(data.train.images.device)
+    run.lr = learning_rate(r, run.step, n_steps)
+    run.step += 1
+    if not len(batch.labels):
+        return None
     x, y = train_batch(
-        to_device(data.train.images[idx], run.device),  # uint8: 1/4 of the float bytes
-        to_device(data.train.labels[idx], run.device),
-        config=_augment(r, stage),
+        to_device(batch.images, run.device),  # uint8: 1/4 of the float bytes
+        to_device(batch.labels, run.device),
+        config=augment_config(r, stage),
         resolution=stage.resolution,
         mean=data.mean,
         std=data.std,
         num_classes=data.num_classes,
         generator=g,
         channels_last=r.channels_last,
+        sampled=batch.sampled,
     )
-    run.lr = learning_rate(r, run.step, n_steps)
-    loss = update(
+    return update(
         run.model,
         train_model,
         run.optimizer,
@@ -90,39 +101,68 @@ def _train_step(
         grad_clip=r.grad_clip,
         ema_decay=r.ema_decay,
     )
-    run.step += 1
-    return loss
 
 
-def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> tuple[float, int, float] | None:
-    """One epoch; returns (mean loss, images, seconds) or None when the loss diverged.
+@dataclass
+class EpochResult:
+    """What an epoch trained: mean loss, images (over all ranks), seconds, and the corrupt
+    files skipped (this rank's)."""
+
+    loss: float
+    images: int
+    seconds: float
+    skipped: list[str] = field(default_factory=list)
+
+
+def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult | None:
+    """One epoch; None when the loss diverged.
 
     The loss is summed on the device (float64) and read every `sync_every` steps: a
-    non-finite sum stops the epoch (on CUDA up to 15 steps late; the epoch is discarded)."""
+    non-finite sum stops the epoch (on CUDA up to 15 steps late; the epoch is discarded).
+    Streamed data skips corrupt files; more than MAX_CORRUPT_FRACTION of the epoch's
+    images stops the run with their names (a ValueError)."""
     r, data, (rank, world) = run.recipe, run.data, (run.ranks.rank, run.ranks.world)
     stage = stage_at(run.stages, run.epoch)
     _set_dropout(run.model, stage.dropout_rate)
     per_rank = r.batch_size // world
-    n_train = len(data.train.labels)
-    n_steps = steps_per_epoch(n_train, per_rank, world)
+    n_steps = steps_per_epoch(len(data.train), per_rank, world)
     sync_every = 1 if run.device.type == "cpu" else SYNC_EVERY_CUDA
     run.model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
-    t0 = time.perf_counter()
-    batches = index_batches(
-        n_train, per_rank, seed=run.seed, epoch=run.epoch, rank=rank, world_size=world
+    t0, skipped, images = time.perf_counter(), [], 0
+    batches = train_steps(
+        data,
+        augment_config(r, stage),
+        resolution=stage.resolution,
+        per_rank=per_rank,
+        seed=run.seed,
+        epoch=run.epoch,
+        rank=rank,
+        world=world,
+        workers=run.workers,
+        pin_memory=run.device.type == "cuda",
     )
-    for i, idx in enumerate(batches):
-        loss = _train_step(run, train_model, idx, i, n_steps, stage)
+    for i, batch in enumerate(batches):
+        skipped.extend(batch.skipped)
+        images += len(batch.labels)
+        loss = _train_step(run, train_model, batch, i, n_steps, stage)
+        if loss is None:
+            continue
         loss_sum += loss
         if (i + 1) % sync_every and i + 1 < n_steps:
             continue
-        total, last = torch.stack([loss_sum, loss.double()]).tolist()
-        if total != total or abs(total) == float("inf"):  # NaN or inf
+        running, last = torch.stack([loss_sum, loss.double()]).tolist()
+        if running != running or abs(running) == float("inf"):  # NaN or inf
             return None
         if hooks.wants_steps and run.ranks.main:
             hooks.step(_step_event(run, i + 1, n_steps, last, (i + 1) * per_rank * world, t0))
-    return total / max(n_steps, 1), n_steps * per_rank * world, time.perf_counter() - t0
+    total = float(loss_sum)
+    if total != total or abs(total) == float("inf"):
+        return None
+    if skipped:
+        check_corrupt(skipped, n_steps * per_rank, f"epoch {run.epoch + 1} of {data.train.name}")
+    seconds = time.perf_counter() - t0
+    return EpochResult(total / max(n_steps, 1), images * world, seconds, skipped)
 
 
 def _step_event(
@@ -143,9 +183,12 @@ def _step_event(
 
 
 def _evaluate_both(run: Run) -> dict[str, Any]:
-    """Test metrics of the model and of its EMA (None without EMA)."""
+    """Test metrics of the model and of its EMA (None without EMA), in one pass."""
     r, data = run.recipe, run.data
-    kw = dict(
+    models = [run.model] + ([run.ema] if run.ema is not None else [])
+    results = evaluate_models(
+        models,
+        data.test,
         resolution=r.eval_resolution or run.spec.resolution,
         mean=data.mean,
         std=data.std,
@@ -156,9 +199,10 @@ def _evaluate_both(run: Run) -> dict[str, Any]:
         world_size=run.ranks.world,
         channels_last=r.channels_last,
         flip=r.eval_flip,
+        crop_fraction=r.eval_crop_fraction,
+        workers=run.workers,
     )
-    res = evaluate(run.model, data.test, **kw)
-    ema = evaluate(run.ema, data.test, **kw) if run.ema is not None else None
+    res, ema = results[0], (results[1] if len(results) > 1 else None)
 
     def pct(value: float | None) -> float | None:
         return None if value is None else round(value, 4)
@@ -173,12 +217,13 @@ def _evaluate_both(run: Run) -> dict[str, Any]:
     }
 
 
-def epoch_metrics(run: Run, loss: float, images: int, seconds: float) -> dict[str, Any]:
+def epoch_metrics(run: Run, result: EpochResult) -> dict[str, Any]:
     """The metrics line of the epoch just trained: losses, test top-1 (model, EMA, flip
     TTA), lr, stage settings, precision, images/s, MFU, epoch seconds, peak CUDA memory."""
     stage = stage_at(run.stages, run.epoch)
     test = _evaluate_both(run)
-    rate = images / seconds if seconds > 0 else 0.0
+    seconds = result.seconds
+    rate = result.images / seconds if seconds > 0 else 0.0
     macs = count(run.spec, stage.resolution).flops  # per image, forward
     achieved = 3 * macs * rate / run.ranks.world  # per device; fwd + bwd ~ 3x fwd
     # The device did this much, so its peak is at least this (a probe under load measures
@@ -191,7 +236,7 @@ def epoch_metrics(run: Run, loss: float, images: int, seconds: float) -> dict[st
     return {
         "epoch": run.epoch + 1,
         "step": run.step,
-        "train_loss": round(loss, 6),
+        "train_loss": round(result.loss, 6),
         **test,
         "lr": run.lr,
         "resolution": stage.resolution,
@@ -203,4 +248,5 @@ def epoch_metrics(run: Run, loss: float, images: int, seconds: float) -> dict[st
         "mfu": round(mfu, 4),
         "epoch_s": round(seconds, 3),
         "peak_memory_mb": memory,
+        "skipped_images": int(all_sum([float(len(result.skipped))], run.device)[0]),
     }

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netscale.data import ArrayDataset, eval_batch, eval_indices
+from netscale.data import ArrayDataset, eval_batch
+from netscale.data.steps import eval_steps
+from netscale.data.stream import StreamSplit
 from netscale.training.distributed import all_sum
 from netscale.training.precision import autocast_dtype
 
@@ -47,10 +50,15 @@ def _logits(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> tor
         return model(x).float()  # (B, classes)
 
 
+def evaluate(model: nn.Module, data: ArrayDataset | StreamSplit, **kw: Any) -> EvalResult:
+    """Top-1 (%), loss and image count of `model` on `data` (see `evaluate_models`)."""
+    return evaluate_models([model], data, **kw)[0]
+
+
 @torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    data: ArrayDataset,
+def evaluate_models(
+    models: Sequence[nn.Module],
+    data: ArrayDataset | StreamSplit,
     *,
     resolution: int,
     mean: Sequence[float],
@@ -62,44 +70,82 @@ def evaluate(
     world_size: int = 1,
     channels_last: bool = True,
     flip: bool = False,
-) -> EvalResult:
-    """Top-1 (%), loss and image count of `model` on `data` (and flip-TTA top-1 with `flip`).
+    crop_fraction: float = 1.0,
+    workers: int = 0,
+) -> list[EvalResult]:
+    """Top-1 (%), loss and image count of each of `models` on `data`, in one pass over it
+    (and flip-TTA top-1 with `flip`). Each image is the central square of `crop_fraction` of
+    its shorter side resized to `resolution` (the whole image at 1.0, for square images).
 
     Rank r evaluates images r, r + world, ... (no padding, no duplicates); the correct
-    counts, losses and image counts are summed over ranks. `precision` is "fp32" or "bf16"."""
+    counts, losses and image counts are summed over ranks. `precision` is "fp32" or "bf16".
+    Corrupt files of a streamed split are left out of the counts."""
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision={precision!r} is invalid here; allowed: fp32, bf16")
     device = torch.device(device)
-    was_training = model.training
-    model.eval()
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
     dtype = autocast_dtype(precision)
-    idx_all = eval_indices(len(data.labels), rank=rank, world_size=world_size)
-    sums = torch.zeros(3, dtype=torch.float64, device=device)  # correct, loss, correct_flip
-    for start in range(0, len(idx_all), batch_size):
-        idx = idx_all[start : start + batch_size].to(data.images.device)
+    sums = torch.zeros((len(models), 3), dtype=torch.float64, device=device)
+    images = 0
+    batches = eval_steps(
+        data,
+        resolution=resolution,
+        crop_fraction=crop_fraction,
+        batch_size=batch_size,
+        channels=len(mean),
+        rank=rank,
+        world=world_size,
+        workers=workers,
+        pin_memory=device.type == "cuda",
+    )
+    for batch in batches:
+        if not len(batch.labels):
+            continue
         x = eval_batch(
-            to_device(data.images[idx], device),
+            to_device(batch.images, device),
             resolution=resolution,
             mean=mean,
             std=std,
             channels_last=channels_last,
+            crop_fraction=1.0 if batch.sampled else crop_fraction,
         )  # (B, C, R, R)
-        y = to_device(data.labels[idx], device)
-        logits = _logits(model, x, dtype)
-        sums[0] += (logits.argmax(-1) == y).sum()
-        sums[1] += F.cross_entropy(logits, y, reduction="sum")
-        if flip:
-            mirrored = x.flip(3)
-            if channels_last:
-                mirrored = mirrored.contiguous(memory_format=torch.channels_last)
-            both = (logits + _logits(model, mirrored, dtype)) / 2
-            sums[2] += (both.argmax(-1) == y).sum()
-    correct, loss, flipped, n = all_sum([*sums.tolist(), float(len(idx_all))], device)
-    model.train(was_training)
-    d = max(n, 1.0)
-    return EvalResult(
-        top1=100.0 * correct / d,
-        loss=loss / d,
-        images=int(n),
-        top1_flip=100.0 * flipped / d if flip else None,
-    )
+        y = to_device(batch.labels, device)
+        images += len(batch.labels)
+        for k, model in enumerate(models):
+            _score(sums[k], model, x, y, dtype, flip, channels_last)
+    totals = all_sum([*sums.flatten().tolist(), float(images)], device)
+    for m, mode in zip(models, modes, strict=True):
+        m.train(mode)
+    d = max(totals[-1], 1.0)
+    return [
+        EvalResult(
+            top1=100.0 * totals[3 * k] / d,
+            loss=totals[3 * k + 1] / d,
+            images=int(totals[-1]),
+            top1_flip=100.0 * totals[3 * k + 2] / d if flip else None,
+        )
+        for k in range(len(models))
+    ]
+
+
+def _score(
+    sums: torch.Tensor,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    dtype: torch.dtype | None,
+    flip: bool,
+    channels_last: bool,
+) -> None:
+    """Add (correct, summed loss, correct with flip TTA) of one batch to `sums`."""
+    logits = _logits(model, x, dtype)
+    sums[0] += (logits.argmax(-1) == y).sum()
+    sums[1] += F.cross_entropy(logits, y, reduction="sum")
+    if flip:
+        mirrored = x.flip(3)
+        if channels_last:
+            mirrored = mirrored.contiguous(memory_format=torch.channels_last)
+        both = (logits + _logits(model, mirrored, dtype)) / 2
+        sums[2] += (both.argmax(-1) == y).sum()

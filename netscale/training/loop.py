@@ -71,14 +71,17 @@ def train(
     minival: float = 0.0,
     progress: Progress | None = None,
     tensorboard: bool = False,
+    workers: int | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Train `model` (a registered name, spec file, NetSpec or netscale Net) on `data` (a
-    source string or DataSplits) with `recipe` (a shipped name, YAML file or Recipe;
+    source string, DataSplits or StreamSplits) with `recipe` (a shipped name, YAML file or Recipe;
     `overrides` replace its fields) and write the run to `out`. Under torchrun, runs
     data-parallel (rank 0 writes and reports). `progress` is called with each epoch's
     metrics line, and may have on_start / on_step / on_end methods (progress.py);
-    `tensorboard` also writes scalars to OUT/tensorboard."""
+    `tensorboard` also writes scalars to OUT/tensorboard. `workers`: decoding processes of
+    a streamed source (`folder:PATH`, `stream_datasets`; default one per CPU, at most 8;
+    the results do not depend on it)."""
     rec = load_recipe(recipe, **overrides)
     Hooks(progress)  # a progress that is not callable fails here, before any work
     ranks = dist.init()
@@ -102,6 +105,7 @@ def train(
         device=dev,
         minival=minival,
         ranks=ranks,
+        workers=workers,
     )
     choice = run.open(resume)
     train_model = dist.wrap(run.model, dev, ranks.world, sync_bn=rec.sync_bn)
@@ -124,7 +128,7 @@ def train(
 def _start_info(run: Run, choice: PrecisionChoice) -> dict[str, Any]:
     """What on_start hooks receive: the model, data, device, precision and schedule."""
     c, r = count(run.spec), run.recipe
-    n_train = len(run.data.train.labels)
+    n_train = len(run.data.train)
     return {
         "model": run.spec.name,
         "params": c.params,
@@ -132,7 +136,7 @@ def _start_info(run: Run, choice: PrecisionChoice) -> dict[str, Any]:
         "resolution": run.spec.resolution,
         "data": run.data_info["source"],
         "train_images": n_train,
-        "test_images": len(run.data.test.labels),
+        "test_images": len(run.data.test),
         "device": str(run.device),
         "world_size": run.ranks.world,
         "precision": choice.precision,
@@ -160,9 +164,8 @@ def _loop(run: Run, train_model: nn.Module, hooks: Hooks) -> RunResult:
         if result is None:
             status, message = "diverged", _diverged_message(run)
             break
-        loss, n, dt = result
-        images, seconds = images + n, seconds + dt
-        line = epoch_metrics(run, loss, n, dt)
+        images, seconds = images + result.images, seconds + result.seconds
+        line = epoch_metrics(run, result)
         line["wall_s"] = round(run.wall_offset + time.perf_counter() - t_start, 3)
         run.metrics.append(line)
         run.epoch += 1

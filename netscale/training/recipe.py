@@ -17,6 +17,7 @@ OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 PROGRESSIVE = ("none", "paper", "code")
+CROPS = ("pad", "resized")
 
 
 class RecipeError(ValueError):
@@ -55,14 +56,19 @@ class Recipe:
     dropout_rate: float | None = None  # None: the model spec's own
     drop_path_rate: float | None = None
     grad_clip: float = 0.0  # max global grad norm; 0 = off
-    crop_padding: int = 0  # random-crop padding, pixels
+    crop: str = "pad"  # "pad": crop_padding crop; "resized": Inception random-resized crop
+    crop_padding: int = 0  # "pad": random-crop padding, pixels (0 = no crop)
+    crop_min_scale: float = 0.08  # "resized": smallest area fraction (Inception: 0.08)
     flip: bool = False
     randaug_layers: int = 0
     randaug_magnitude: float = 0.0
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
+    random_erasing: float = 0.0  # probability per image (Zhong et al. 2020)
     resolution: int | None = None  # train resolution in pixels; None: the data's
     eval_resolution: int | None = None
+    eval_crop_fraction: float = 1.0  # evaluate the central square of this share of the
+    # shorter side, resized to eval_resolution (ImageNet practice: 0.875, 224 of 256)
     progressive: str = "none"  # EfficientNetV2 sec. 4.2 presets: "paper" or "code"
     progressive_stages: int = 4
     min_resolution: int | None = None  # progressive: first-stage image size (pixels)
@@ -83,6 +89,14 @@ class Recipe:
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("progressive", self.progressive, PROGRESSIVE)
+        _choice("crop", self.crop, CROPS)
+        for name in ("crop_min_scale", "eval_crop_fraction"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must lie in (0, 1]")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise RecipeError(
+                f"random_erasing={self.random_erasing!r} is invalid: a probability in [0, 1]"
+            )
         for name in ("epochs", "batch_size", "lr_batch", "progressive_stages", "eval_batch_size"):
             _positive(name, getattr(self, name))
         for name in ("dropout_rate", "drop_path_rate", "label_smoothing", "min_dropout_rate"):

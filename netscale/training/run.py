@@ -20,6 +20,8 @@ from torch import nn
 
 from netscale.build import build
 from netscale.data import DataSplits, load_data, steps_per_epoch
+from netscale.data.steps import default_workers
+from netscale.data.stream import StreamSplits
 from netscale.spec import NetSpec
 from netscale.spec.io import json_text
 from netscale.training import rundir
@@ -39,7 +41,7 @@ class Run:
 
     spec: NetSpec
     recipe: Recipe
-    data: DataSplits
+    data: DataSplits | StreamSplits
     model: nn.Module
     ema: nn.Module | None
     optimizer: torch.optim.Optimizer
@@ -56,12 +58,13 @@ class Run:
     data_info: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said to the user at the start
+    workers: int = 0  # decoding processes of a streamed source (results do not depend on it)
 
     @classmethod
     def create(
         cls,
         model: Any,
-        data: str | DataSplits,
+        data: str | DataSplits | StreamSplits,
         recipe: Recipe,
         out: Path | None,
         *,
@@ -69,20 +72,21 @@ class Run:
         device: torch.device,
         minival: float,
         ranks: Ranks,
+        workers: int | None = None,
     ) -> Run:
         """Load the data, fit the spec to it, check it fits the device, and build the model
         (same initial weights on every rank), its EMA copy and optimizer on `device`. Every
         check runs before the run directory exists."""
-        splits = (
-            data if isinstance(data, DataSplits) else load_data(data, minival=minival, seed=seed)
-        )
-        if len(splits.test.labels) == 0:
+        splits = data
+        if not isinstance(data, DataSplits | StreamSplits):
+            splits = load_data(data, minival=minival, seed=seed)
+        if len(splits.test) == 0:
             raise ValueError(
                 f"the test split of {splits.test.name!r} is empty: nothing to evaluate"
             )
         spec, note = spec_for(model, splits, recipe)
         per_rank = recipe.batch_size // ranks.world
-        steps_per_epoch(len(splits.train.labels), per_rank, ranks.world)  # >= 1 step
+        steps_per_epoch(len(splits.train), per_rank, ranks.world)  # >= 1 step
         check_fits(spec, recipe, device, ranks.world)
         torch.manual_seed(seed)  # identical initial weights on every rank
         net = build(spec).to(device)
@@ -102,6 +106,7 @@ class Run:
             ranks=ranks,
             data_info=_data_info(data, splits, minival, seed),
             notes=[note] if note else [],
+            workers=_workers(workers, splits),
         )
 
     def open(self, resume: bool) -> PrecisionChoice:
@@ -185,16 +190,30 @@ class Run:
         return state.get("precision")
 
 
+def _workers(workers: int | None, splits: DataSplits | StreamSplits) -> int:
+    """Decoding processes: none for data in memory; `workers` (>= 0) or one per CPU."""
+    if not isinstance(splits, StreamSplits):
+        return 0
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers={workers!r} is invalid; allowed: an int >= 0 (0: no workers)")
+    return workers
+
+
 def _data_info(
-    data: str | DataSplits, splits: DataSplits, minival: float, seed: int
+    data: str | DataSplits | StreamSplits,
+    splits: DataSplits | StreamSplits,
+    minival: float,
+    seed: int,
 ) -> dict[str, Any]:
     """data.json: the source, the split and a fingerprint a resume is checked against."""
     return {
         "source": data if isinstance(data, str) else splits.train.name,
         "minival": minival,
         "seed": seed,
-        "train_images": len(splits.train.labels),
-        "test_images": len(splits.test.labels),
+        "train_images": len(splits.train),
+        "test_images": len(splits.test),
         "skipped_images": splits.skipped,
         "fingerprint": fingerprint(splits),
     }

@@ -11,6 +11,8 @@ import torch
 
 from netscale.build import build
 from netscale.data import load_data
+from netscale.data.steps import default_workers
+from netscale.data.stream import StreamSplits
 from netscale.spec import load
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint
 from netscale.training.evaluate import evaluate
@@ -56,6 +58,9 @@ def evaluate_run(
         device=dev,
         precision=precision,
         flip=flip,
+        crop_fraction=recipe.eval_crop_fraction,
+        channels_last=recipe.channels_last,
+        workers=default_workers() if isinstance(splits, StreamSplits) else 0,
     )
     return {
         "run": str(out),

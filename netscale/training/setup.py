@@ -15,6 +15,7 @@ from torch import nn
 
 from netscale.complexity import count
 from netscale.data import ArrayDataset, DataSplits
+from netscale.data.stream import StreamSplits
 from netscale.families import resolve_spec
 from netscale.spec import NetSpec
 from netscale.training.recipe import Recipe
@@ -27,13 +28,14 @@ BYTES_PER_ACT = 3 * 4
 FINGERPRINT_IMAGES = 1024  # images hashed (evenly strided) in a data set's fingerprint
 
 
-def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int) -> tuple[int, str]:
+def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int | None) -> tuple[int, str]:
     """(training resolution in pixels, a note when it is not the one asked for).
 
     The recipe's resolution when set (it must be >= the network's total stride: an error
     names the flag and the smallest valid value); else the data's own size, raised to the
     total stride when the images are smaller (8 px digits on a stride-32 ResNet train at
-    32 px, upsampled, as torchvision's models would accept them), with a note saying so."""
+    32 px, upsampled, as torchvision's models would accept them), with a note saying so;
+    for streamed images of many sizes (`data_size` None), the spec's own resolution."""
     stride = spec.total_stride
     if recipe.resolution is not None:
         if recipe.resolution < stride:
@@ -43,6 +45,8 @@ def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int) -> tuple[int
                 f"--resolution {stride} or more"
             )
         return recipe.resolution, ""
+    if data_size is None:
+        return spec.resolution, ""
     if data_size >= stride:
         return data_size, ""
     return stride, (
@@ -52,12 +56,15 @@ def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int) -> tuple[int
     )
 
 
-def spec_for(model: Any, data: DataSplits, recipe: Recipe) -> tuple[NetSpec, str]:
+def spec_for(model: Any, data: DataSplits | StreamSplits, recipe: Recipe) -> tuple[NetSpec, str]:
     """The spec to train: `model`'s, fitted to the data (classes, channels, resolution) and
     the recipe's dropout / stochastic-depth overrides; and a note on the resolution."""
     spec = model.spec if isinstance(model, nn.Module) and hasattr(model, "spec") else None
     spec = spec or resolve_spec(model)
-    channels, size = data.train.images.shape[1], data.train.images.shape[-1]
+    if isinstance(data, StreamSplits):
+        channels, size = data.channels, None
+    else:
+        channels, size = data.train.images.shape[1], data.train.images.shape[-1]
     resolution, note = train_resolution(spec, recipe, size)
     overrides: dict[str, Any] = {
         "num_classes": data.num_classes,
@@ -98,10 +105,14 @@ def check_fits(spec: NetSpec, recipe: Recipe, device: torch.device, world: int) 
         )
 
 
-def fingerprint(splits: DataSplits) -> str:
-    """A short hash of the data's shapes, labels and an evenly strided sample of images:
-    a resumed run checks that it trains on the data it started with."""
+def fingerprint(splits: DataSplits | StreamSplits) -> str:
+    """A short hash of the data's shapes, labels and an evenly strided sample of images
+    (streamed: file names, sizes and labels): a resumed run checks that it trains on the
+    data it started with."""
     h = hashlib.blake2b(digest_size=8)
+    if isinstance(splits, StreamSplits):
+        h.update(json.dumps(list(splits.identity)).encode())
+        return h.hexdigest()
     for s in (splits.train, splits.test):
         h.update(json.dumps([list(s.images.shape), len(s.labels)]).encode())
         h.update(s.labels.cpu().numpy().tobytes())
@@ -110,10 +121,12 @@ def fingerprint(splits: DataSplits) -> str:
     return h.hexdigest()
 
 
-def place_data(splits: DataSplits, device: torch.device) -> DataSplits:
+def place_data(
+    splits: DataSplits | StreamSplits, device: torch.device
+) -> DataSplits | StreamSplits:
     """Move the uint8 train and test sets to a CUDA device when they fit comfortably;
     otherwise each batch is copied over (pinned, non-blocking) and augmented there."""
-    if device.type != "cuda":
+    if device.type != "cuda" or isinstance(splits, StreamSplits):
         return splits
     sets = (splits.train, splits.test)
     size = sum(s.images.nbytes + s.labels.nbytes for s in sets)

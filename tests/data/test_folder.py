@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from netscale.data import load_data
-from netscale.data.folder import MAX_CORRUPT_FRACTION
+from netscale.data.scan import MAX_CORRUPT_FRACTION
 
 
 def _make_folder(root, per_class=50, corrupt=0, odd_size=False):
@@ -30,7 +30,7 @@ def _make_folder(root, per_class=50, corrupt=0, odd_size=False):
 
 
 def test_folder_loads(tmp_path):
-    d = load_data(f"folder:{_make_folder(tmp_path, odd_size=True)}")
+    d = load_data(f"memfolder:{_make_folder(tmp_path, odd_size=True)}")
     assert d.class_names == ("cat", "dog") and d.num_classes == 2
     assert d.train.images.shape == (100, 3, 6, 8)  # (N, C, H, W) of the common size
     assert len(d.test) == 7 and d.skipped == 0
@@ -42,7 +42,7 @@ def test_folder_loads(tmp_path):
 def test_folder_skips_one_corrupt_image(tmp_path):
     root = _make_folder(tmp_path, corrupt=1)
     with pytest.warns(UserWarning, match="bad0.png"):
-        d = load_data(f"folder:{root}")
+        d = load_data(f"memfolder:{root}")
     assert d.skipped == 1 and len(d.train) == 100
 
 
@@ -52,20 +52,20 @@ def test_folder_too_many_corrupt_images(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"2 of 28 image files are corrupt"):
-            load_data(f"folder:{root}")
+            load_data(f"memfolder:{root}")
 
 
 def test_folder_grayscale_and_layout_errors(tmp_path):
     for split in ("train", "val"):
         (tmp_path / split / "a").mkdir(parents=True)
         Image.new("L", (4, 4), 7).save(tmp_path / split / "a" / "x.png")
-    d = load_data(f"folder:{tmp_path}")
+    d = load_data(f"memfolder:{tmp_path}")
     assert d.train.images.shape == (1, 1, 4, 4) and int(d.train.images[0, 0, 0, 0]) == 7
     (tmp_path / "val" / "b").mkdir()
     with pytest.raises(ValueError, match=r"val/b: class in val but not in train"):
-        load_data(f"folder:{tmp_path}")
+        load_data(f"memfolder:{tmp_path}")
     with pytest.raises(FileNotFoundError, match="train"):
-        load_data(f"folder:{tmp_path / 'nowhere'}")
+        load_data(f"memfolder:{tmp_path / 'nowhere'}")
 
 
 def test_empty_class_directory_is_refused(tmp_path):
@@ -73,7 +73,7 @@ def test_empty_class_directory_is_refused(tmp_path):
     (root / "train" / "emu").mkdir()
     (root / "train" / "emu" / "readme.txt").write_text("no images here")
     with pytest.raises(ValueError) as err:
-        load_data(f"folder:{root}")
+        load_data(f"memfolder:{root}")
     assert f"class directory {root / 'train' / 'emu'} holds no image files" in str(err.value)
 
 
@@ -84,14 +84,14 @@ def test_class_of_only_corrupt_images_is_refused(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match=r"train/emu has no readable images"):
-            load_data(f"folder:{root}")
+            load_data(f"memfolder:{root}")
 
 
 def test_val_may_lack_a_class(tmp_path):
     root = _make_folder(tmp_path, per_class=2)
     for path in (root / "val" / "dog").iterdir():
         path.unlink()
-    d = load_data(f"folder:{root}")
+    d = load_data(f"memfolder:{root}")
     assert d.num_classes == 2 and d.test.labels.tolist() == [0, 0, 0]
 
 
@@ -100,8 +100,8 @@ def test_empty_val_is_refused_unless_minival(tmp_path):
     for path in (root / "val").glob("*/*.png"):
         path.unlink()
     with pytest.raises(ValueError, match=r"test split \(.*/val\) holds 0 images"):
-        load_data(f"folder:{root}")
-    assert len(load_data(f"folder:{root}", minival=0.25).test) == 2
+        load_data(f"memfolder:{root}")
+    assert len(load_data(f"memfolder:{root}", minival=0.25).test) == 2
 
 
 def test_unreadable_file_is_an_error_not_a_skip(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_unreadable_file_is_an_error_not_a_skip(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image, "open", open_)
     with pytest.raises(ValueError, match=rf"cannot read {locked} \(Permission denied\)"):
-        load_data(f"folder:{root}")
+        load_data(f"memfolder:{root}")
 
 
 def test_unreadable_directory_is_a_one_line_error(tmp_path, monkeypatch):
@@ -129,4 +129,4 @@ def test_unreadable_directory_is_a_one_line_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "iterdir", iterdir)
     with pytest.raises(ValueError, match=rf"cannot read directory {locked} \(Permission"):
-        load_data(f"folder:{root}")
+        load_data(f"memfolder:{root}")

@@ -1,0 +1,65 @@
+"""Crop boxes of the papers' geometric transforms, for both data paths (no images here).
+
+- ``crop_boxes``: Inception-style random-resized-crop boxes (Szegedy et al. 2015; the
+  ``RandomResizedCrop`` of every paper here): area fraction uniform in [min_scale, 1], log
+  aspect ratio uniform in [log 3/4, log 4/3], up to 10 attempts, else the whole image cut
+  to the nearest allowed ratio, centered (torchvision's rule). Vectorized over images; all
+  draws from the caller's ``torch.Generator``.
+- ``center_box``: the evaluation crop: the central square of ``crop_fraction`` of the
+  shorter side (resize the shorter side to R / crop_fraction and take R x R: 224 of 256 at
+  0.875).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["CROP_RATIO", "RRC_ATTEMPTS", "center_box", "crop_boxes"]
+
+CROP_RATIO = (3 / 4, 4 / 3)  # aspect-ratio range of the random-resized crop
+RRC_ATTEMPTS = 10
+
+
+def crop_boxes(
+    height: int, width: int, n: int, min_scale: float, generator: torch.Generator
+) -> torch.Tensor:
+    """n random-resized-crop boxes (left, top, right, bottom) in pixels, float64 (n, 4),
+    for images of ``height`` x ``width`` (see the module docstring for the rule)."""
+    area = height * width
+    draws = torch.rand((n, RRC_ATTEMPTS, 2), generator=generator, dtype=torch.float64)
+    where = torch.rand((n, 2), generator=generator, dtype=torch.float64)
+    log_lo, log_hi = math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
+    target = area * (min_scale + (1.0 - min_scale) * draws[..., 0])
+    ratio = torch.exp(log_lo + (log_hi - log_lo) * draws[..., 1])
+    w = torch.round(torch.sqrt(target * ratio))
+    h = torch.round(torch.sqrt(target / ratio))
+    fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = torch.argmax(fits.to(torch.int8), dim=1)  # first attempt that fits
+    rows = torch.arange(n)
+    cw, ch, found = w[rows, first], h[rows, first], fits[rows, first]
+    fw, fh = _fallback(height, width)
+    cw = torch.where(found, cw, torch.full_like(cw, fw))
+    ch = torch.where(found, ch, torch.full_like(ch, fh))
+    left = torch.where(found, torch.floor(where[:, 0] * (width - cw + 1)), (width - cw) // 2)
+    top = torch.where(found, torch.floor(where[:, 1] * (height - ch + 1)), (height - ch) // 2)
+    return torch.stack([left, top, left + cw, top + ch], dim=1)
+
+
+def _fallback(height: int, width: int) -> tuple[float, float]:
+    """The whole image, cut to the nearest ratio in CROP_RATIO (torchvision's fallback)."""
+    ratio = width / height
+    if ratio < CROP_RATIO[0]:
+        return float(width), float(round(width / CROP_RATIO[0]))
+    if ratio > CROP_RATIO[1]:
+        return float(round(height * CROP_RATIO[1])), float(height)
+    return float(width), float(height)
+
+
+def center_box(height: int, width: int, crop_fraction: float) -> tuple[float, float, float, float]:
+    """The square evaluation box (left, top, right, bottom): side crop_fraction x the shorter
+    side, centered."""
+    side = crop_fraction * min(height, width)
+    left, top = (width - side) / 2, (height - side) / 2
+    return left, top, left + side, top + side
