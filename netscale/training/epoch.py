@@ -105,12 +105,13 @@ def _train_step(
 
 @dataclass
 class EpochResult:
-    """What an epoch trained: mean loss, images (over all ranks), seconds, and the corrupt
-    files skipped (this rank's)."""
+    """What an epoch trained: mean loss, images (over all ranks), seconds, seconds spent
+    waiting for batches (this rank's), and the corrupt files skipped (this rank's)."""
 
     loss: float
     images: int
     seconds: float
+    data_seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)
 
 
@@ -142,10 +143,13 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
         workers=run.workers,
         pin_memory=run.device.type == "cuda",
     )
+    waited, ready = 0.0, time.perf_counter()
     for i, batch in enumerate(batches):
+        waited += time.perf_counter() - ready
         skipped.extend(batch.skipped)
         images += len(batch.labels)
         loss = _train_step(run, train_model, batch, i, n_steps, stage)
+        ready = time.perf_counter()
         if loss is None:
             continue
         loss_sum += loss
@@ -162,7 +166,7 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
     if skipped:
         check_corrupt(skipped, n_steps * per_rank, f"epoch {run.epoch + 1} of {data.train.name}")
     seconds = time.perf_counter() - t0
-    return EpochResult(total / max(n_steps, 1), images * world, seconds, skipped)
+    return EpochResult(total / max(n_steps, 1), images * world, seconds, waited, skipped)
 
 
 def _step_event(
@@ -247,6 +251,7 @@ def epoch_metrics(run: Run, result: EpochResult) -> dict[str, Any]:
         "images_per_s": round(rate, 2),
         "mfu": round(mfu, 4),
         "epoch_s": round(seconds, 3),
+        "data_wait_s": round(result.data_seconds, 3),
         "peak_memory_mb": memory,
         "skipped_images": int(all_sum([float(len(result.skipped))], run.device)[0]),
     }

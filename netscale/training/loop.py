@@ -36,7 +36,7 @@ from netscale.training.tensorboard_log import TensorBoardLog, require_tensorboar
 __all__ = ["TIMING_KEYS", "Progress", "RunResult", "train"]
 
 # Metrics-line fields that measure time or memory: they differ between any two runs.
-TIMING_KEYS = ("images_per_s", "mfu", "epoch_s", "wall_s", "peak_memory_mb")
+TIMING_KEYS = ("images_per_s", "mfu", "epoch_s", "data_wait_s", "wall_s", "peak_memory_mb")
 
 
 @dataclass

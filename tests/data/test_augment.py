@@ -128,3 +128,64 @@ def test_config_validation():
         eval_batch(images, resolution=8, mean=(0.5,), std=(0.2,))
     with pytest.raises(ValueError, match="uint8"):
         eval_batch(images.float(), resolution=8, mean=MEAN, std=STD)
+
+
+def test_random_resized_crop_in_memory_uses_the_shared_boxes():
+    from torchvision.ops import roi_align  # noqa: F401  (the in-memory resize)
+
+    from netscale.data.augment import random_resized_crop
+    from netscale.data.boxes import crop_boxes
+
+    x = torch.arange(2 * 3 * 40 * 40, dtype=torch.int64).remainder(251).to(torch.uint8)
+    x = x.view(2, 3, 40, 40)
+    out = random_resized_crop(x, 20, 0.3, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (2, 3, 20, 20) and out.dtype == torch.uint8
+    # a box of whole pixels resized to its own size is that box: check one exactly
+    boxes = crop_boxes(40, 40, 2, 0.3, torch.Generator().manual_seed(1))
+    left, top, right, bottom = (int(v) for v in boxes[0])
+    same = random_resized_crop(x, right - left, 0.3, generator=torch.Generator().manual_seed(1))
+    if right - left == bottom - top:
+        assert torch.equal(same[0], x[0, :, top:bottom, left:right])
+    else:  # non-square box: resampled; its mean stays close to the box's mean
+        box = x[0, :, top:bottom, left:right].float().mean()
+        assert abs(same[0].float().mean() - box) < 8
+
+
+def test_random_erasing_replaces_one_box_per_chosen_image():
+    from netscale.data.augment import random_erase
+
+    x = torch.full((64, 3, 24, 24), 7.0)
+    none = random_erase(x, 0.0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(none, x)
+    erased = random_erase(x, 1.0, generator=torch.Generator().manual_seed(0))
+    changed = (erased != 7.0).all(dim=1)  # (B, H, W): erased pixels get noise in all channels
+    share = changed.float().mean(dim=(1, 2))
+    assert (share > 0).float().mean() > 0.9  # nearly every image (some draws do not fit)
+    assert share.max() <= 1 / 3 * 1.1 and share[share > 0].min() >= 0.02 * 0.5  # rounding
+    for i in range(64):  # each erased region is one axis-aligned box
+        rows, cols = changed[i].nonzero(as_tuple=True)
+        if len(rows):
+            h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+            assert h * w == len(rows)
+    half = random_erase(x, 0.5, generator=torch.Generator().manual_seed(0))
+    assert 0.25 < ((half != 7.0).flatten(1).any(1)).float().mean() < 0.75
+
+
+def test_eval_crop_fraction_takes_the_central_square():
+    x = torch.zeros((1, 1, 40, 40), dtype=torch.uint8)
+    x[:, :, 10:30, 10:30] = 255
+    whole = eval_batch(x, resolution=40, mean=(0.0,), std=(1.0,), channels_last=False)
+    centre = eval_batch(x, resolution=20, mean=(0.0,), std=(1.0,), channels_last=False,
+                        crop_fraction=0.5)  # fmt: skip
+    assert torch.equal(whole, x.float() / 255)
+    assert centre.shape == (1, 1, 20, 20) and (centre == 1).all()
+
+
+def test_sampled_batches_skip_the_per_image_steps():
+    x = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    cfg = AugmentConfig(crop_padding=4, flip=True, randaug_layers=2, randaug_magnitude=20.0)
+    kw = dict(resolution=16, mean=MEAN, std=STD, num_classes=10, channels_last=False)
+    y = torch.arange(4)
+    sampled, _ = train_batch(x, y, config=cfg, generator=torch.Generator(), sampled=True, **kw)
+    plain, _ = train_batch(x, y, config=AugmentConfig(), generator=torch.Generator(), **kw)
+    assert torch.equal(sampled, plain)

@@ -88,3 +88,11 @@ def test_corrupt_files_are_counted_and_too_many_stop_the_run(tmp_path):
     result = netscale.train(tiny_spec(), f"folder:{many}", "quick", None, workers=0,
                             **{**kw, "batch_size": 121})  # fmt: skip
     assert result.metrics[0]["skipped_images"] == 1  # 1 of 121: within the 1% allowed
+
+
+def test_progressive_stages_crop_streamed_images_at_their_own_resolution(tmp_path):
+    root = make_jpeg_folder(tmp_path / "data", per_class=8, val=2)
+    kw = {**RECIPE, "epochs": 2, "progressive": "paper", "progressive_stages": 2}
+    result = netscale.train(tiny_spec(), f"folder:{root}", "quick", None, workers=0,
+                            **{**kw, "min_resolution": 12, "resolution": 20})  # fmt: skip
+    assert [m["resolution"] for m in result.metrics] == [12, 20]
