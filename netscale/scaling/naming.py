@@ -32,9 +32,10 @@ def number_label(value: float) -> str:
 
 def flops_label(flops: float) -> str:
     """Multiply-adds in RegNet's naming style: 4e8 -> "400mf", 1.6e9 -> "1_6gf"."""
-    if flops >= 1e9:
-        return number_label(float(f"{flops / 1e9:.3g}")) + "gf"
-    return number_label(float(f"{flops / 1e6:.3g}")) + "mf"
+    rounded = float(f"{flops:.3g}")  # 3 significant digits first: 999.6e6 is 1gf
+    if rounded >= 1e9:
+        return number_label(rounded / 1e9) + "gf"
+    return number_label(rounded / 1e6) + "mf"
 
 
 def scaled_name(base: str, *parts: str) -> str:

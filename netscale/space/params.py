@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -43,14 +44,17 @@ class Param:
     def validate(self, path: str) -> None:
         """Raise SpaceError naming `path` if the parameter cannot be drawn."""
         if self.values:
-            if not all(is_number(v) for v in self.values):
-                raise SpaceError(f"{path}.values={list(self.values)!r} is invalid: numbers only")
+            if not all(is_number(v) and math.isfinite(v) for v in self.values):
+                raise SpaceError(
+                    f"{path}.values={list(self.values)!r} is invalid: finite numbers only"
+                )
             if len(set(self.values)) != len(self.values):
                 raise SpaceError(f"{path}.values={list(self.values)!r} repeats a value")
             return
         for key in ("lo", "hi", "step"):
-            if not is_number(getattr(self, key)):
-                raise SpaceError(f"{path}.{key}={getattr(self, key)!r} is invalid: a number")
+            value = getattr(self, key)
+            if not is_number(value) or not math.isfinite(value):
+                raise SpaceError(f"{path}.{key}={value!r} is invalid: a finite number")
         if not isinstance(self.log, bool):
             raise SpaceError(f"{path}.log={self.log!r} is invalid: true or false")
         if self.step <= 0:

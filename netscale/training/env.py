@@ -20,13 +20,17 @@ def environment(device: torch.device) -> dict[str, Any]:
     repo = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            ["git", "-C", str(repo), "rev-parse", "--show-toplevel", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
             check=False,
         )
-        sha = out.stdout.strip() or None
+        lines = out.stdout.split()
+        # only a checkout whose top is the directory holding netscale/: not a project
+        # that merely installed netscale in a venv inside its own repository
+        if len(lines) == 2 and Path(lines[0]).resolve() == repo:
+            sha = lines[1]
     except (OSError, subprocess.SubprocessError):
         sha = None
     return {

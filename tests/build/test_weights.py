@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -11,7 +10,6 @@ import torch
 from safetensors.torch import save_file
 
 import netscale
-from netscale.build.weight_rules import Rule
 from netscale.build.weights import (
     WeightImportError,
     import_weights,
@@ -289,15 +287,6 @@ def test_efficientnet_v2_base_has_no_counterpart(name: str) -> None:
     assert supported_sources(netscale.get_spec(name)) == ()
     with pytest.raises(ValueError, match=r"no timm or torchvision counterpart.*tf_efficientnetv2"):
         import_weights(netscale.create_model(name), {}, source="timm")
-
-
-def test_rule_reshape_drops_only_size_one_dimensions() -> None:
-    rule = Rule(re.compile("w"), "w", ndim=2)
-    assert rule.convert(torch.zeros(160, 40, 1, 1)).shape == (160, 40)  # 1x1 conv -> linear
-    assert rule.convert(torch.zeros(160, 40)).shape == (160, 40)
-    assert rule.convert(torch.zeros(160)).shape == (160,)  # its bias
-    assert rule.convert(torch.zeros(160, 40, 3, 1)).shape == (160, 40, 3, 1)  # left to the check
-    assert Rule(re.compile("w"), "w").convert(torch.zeros(8, 1, 1)).shape == (8, 1, 1)
 
 
 def test_convnext_of_other_size_lists_what_differs() -> None:

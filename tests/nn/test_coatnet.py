@@ -3,7 +3,6 @@
 import torch
 
 from netscale.nn import PreNormMBConv, TransformerBlock
-from netscale.nn.attention import RelativeAttention, relative_position_index
 
 
 def test_pre_norm_mbconv():
@@ -19,11 +18,3 @@ def test_transformer_block_and_attention_sizes():
     assert {k: tuple(v.shape) for k, v in block.named_parameters()} == block.plan.params()
     assert block(torch.randn(2, 8, 8, 8)).shape == (2, 16, 4, 4)
     assert block(torch.randn(1, 8, 14, 14)).shape == (1, 16, 7, 7)  # table interpolated
-
-
-def test_relative_position_index():
-    index = relative_position_index(2, 3)
-    assert index.shape == (6, 6) and int(index.max()) == 3 * 5 - 1
-    assert torch.all(index.diagonal() == (2 - 1) * 5 + (3 - 1))  # offset (0, 0)
-    attn = RelativeAttention(4, 8, head_width=4, size=3)
-    assert attn.bias(3, 3).shape == (2, 9, 9) and attn.bias(2, 2).shape == (2, 4, 4)

@@ -1,4 +1,4 @@
-"""scale_to (FLOPs budgets by bisection), scale (explicit factors), names and FLOPs text."""
+"""scale_to (FLOPs budgets by bisection), scale (explicit factors) and the names they give."""
 
 import dataclasses
 import json
@@ -7,8 +7,7 @@ import pytest
 
 import netscale
 from netscale.complexity import count
-from netscale.scaling import RULES, get_rule, parse_flops, scale, scale_to
-from netscale.scaling.naming import flops_label, number_label
+from netscale.scaling import RULES, get_rule, scale, scale_to
 from netscale.spec import SpecError
 
 BASES = [b for b in ("regnet_y_400mf", "resnet_50", "efficientnet_b0") if netscale.list_models(b)]
@@ -107,30 +106,6 @@ def test_scale_explicit_factors_and_names():
 def test_scale_errors(kwargs, message):
     with pytest.raises(SpecError, match=message):
         scale(netscale.get_spec("resnet_50"), **kwargs)
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("4G", 4e9), ("400m", 4e8), ("1.5e9", 1.5e9), (" 2 T ", 2e12), ("750K", 7.5e5), (3e9, 3e9)],
-)
-def test_parse_flops(text, value):
-    assert parse_flops(text) == value
-
-
-def test_labels():
-    assert [flops_label(x) for x in (4e8, 1.6e9, 4e9, 3.214e10)] == [
-        "400mf",
-        "1_6gf",
-        "4gf",
-        "32_1gf",
-    ]
-    assert [number_label(x) for x in (2, 2.0, 1.4, 0.125, 1.23456)] == [
-        "2",
-        "2",
-        "1_4",
-        "0_125",
-        "1_235",
-    ]
 
 
 def test_every_rule_documents_its_options():

@@ -1,16 +1,14 @@
-"""Design-space definitions: the paper's spaces, their sizes (Table 1), round trips, errors."""
+"""Design-space definitions: the paper's spaces, round trips, errors (sizes: test_size.py)."""
 
-import math
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 import netscale.space as space_pkg
-from netscale.space import Param, Space, SpaceError, get_space, list_spaces, load_space, size
+from netscale.space import Space, SpaceError, get_space, list_spaces, load_space
 
 EXAMPLES = Path(space_pkg.__file__).parent / "examples"
 
@@ -59,57 +57,6 @@ def test_regnet_ranges():
     assert x.depth.grid()[-1] == 63 and x.w0.grid()[-1] == 248 and x.wa.grid()[-1] < 256
     assert (x.wm.grid()[0], x.wm.grid()[-1]) == (1.5, 3.0)
     assert all(w % 8 == 0 for w in x.w0.grid())
-
-
-# Table 1 of the paper, to its two significant digits.
-PAPER_SIZES = {
-    "anynet_xa": "1.8e+18",
-    "anynet_xb": "6.8e+16",
-    "anynet_xc": "3.2e+14",
-    "anynet_xd": "1.3e+13",
-    "anynet_xe": "5.5e+11",
-    "regnet_x": "3.0e+08",
-    "regnet_y": "3.0e+08",
-}
-
-
-@pytest.mark.parametrize("name", list(PAPER_SIZES))
-def test_size_reproduces_table_1(name):
-    assert f"{size(get_space(name)):.1e}" == PAPER_SIZES[name]
-
-
-def test_size_formulas():
-    """The paper's counts: (16*128*3*6)^4 for X_A, then shared b, shared g, and a 4!
-    division per monotone constraint; exact counts use multisets for the monotone ones."""
-    assert size("anynet_xa") == (16 * 128 * 3 * 6) ** 4
-    assert size("anynet_xb") == (16 * 128 * 6) ** 4 * 3
-    assert size("anynet_xc") == (16 * 128) ** 4 * 3 * 6
-    assert size("anynet_xd") == (16 * 128) ** 4 * 3 * 6 / 24
-    assert size("anynet_xe") == (16 * 128) ** 4 * 3 * 6 / 24**2
-    assert size("regnet_x") == 64**4 * 3 * 6
-    assert size("anynet_xa", method="exact") == (16 * 128 * 3 * 6) ** 4
-    assert size("anynet_xd", method="exact") == 16**4 * math.comb(131, 4) * 18
-    assert size("anynet_xe", method="exact") == math.comb(19, 4) * math.comb(131, 4) * 18
-    assert size("regnet_x", method="exact") == 63 * 31 * 2480 * 1501 * 3 * 6
-
-
-def test_size_exact_counts_a_small_space_by_enumeration():
-    space = Space(
-        name="tiny",
-        stages=3,
-        depth=Param(lo=1, hi=3),
-        width=Param(values=(8, 16)),
-        bottleneck_ratio=Param(values=(1.0,)),
-        group_width=Param(values=(1, 2)),
-        shared=("group_width",),
-        increasing=("depth", "width"),
-    )
-    monotone = lambda m: sum(  # noqa: E731
-        1 for t in np.ndindex(*(m,) * 3) if t[0] <= t[1] <= t[2]
-    )
-    assert size(space, method="exact") == monotone(3) * monotone(2) * 1 * 2
-    with pytest.raises(SpaceError, match="method='nope' is invalid; allowed: paper, exact"):
-        size(space, method="nope")
 
 
 @pytest.mark.parametrize("name", list_spaces())
@@ -234,17 +181,6 @@ def test_regnet_specific_errors():
         load_space({"depth": 1})
     with pytest.raises(SpaceError, match="a space must be a mapping"):
         Space.from_dict([1, 2])
-
-
-def test_log_uniform_follows_pycls_quantization():
-    """Value v takes the log-uniform mass of (v - step, v]; the lowest value that of
-    (lo - min(step, lo/2), lo]: for 1..16, P(1) = P(2) = log 2 / log 32 = 0.2."""
-    p = Param(lo=1, hi=16).probabilities()
-    assert p[0] == pytest.approx(0.2) and p[1] == pytest.approx(0.2)
-    assert p[15] == pytest.approx(math.log(16 / 15) / math.log(32))
-    assert Param(lo=1, hi=4, log=False).probabilities() == pytest.approx([0.25] * 4)
-    w = Param(lo=8, hi=1024, step=8)
-    assert w.probabilities()[0] == pytest.approx(math.log(2) / math.log(1024 / 4))
 
 
 def test_float_grids_are_clean():

@@ -1,0 +1,184 @@
+"""Optimizers of the recipes: parameter groups (no weight decay on norms, biases and bias
+tables), the linearly scaled learning rate, set_lr, and the EMA update."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from netscale.nn.attention import RelativeAttention
+from netscale.training.optim import build_optimizer, set_lr, update_ema
+from netscale.training.recipe import Recipe
+
+
+class _Toy(nn.Module):
+    """One of each kind of parameter: conv and linear weights (decayed), biases, norm
+    scales and shifts, a 1-D layer scale and an attention bias table (not decayed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.attn = RelativeAttention(4, 4, head_width=2, size=2)
+        self.gamma = nn.Parameter(torch.ones(4))
+        self.fc = nn.Linear(4, 2)
+
+
+DECAYED = {"conv.weight", "attn.qkv.weight", "attn.proj.weight", "fc.weight"}
+NOT_DECAYED = {
+    "bn.weight",
+    "bn.bias",
+    "attn.qkv.bias",
+    "attn.bias_table",
+    "attn.proj.bias",
+    "gamma",
+    "fc.bias",
+}
+
+
+def _names(model: nn.Module, params: list) -> set[str]:
+    ids = {id(p) for p in params}
+    return {name for name, p in model.named_parameters() if id(p) in ids}
+
+
+def test_no_decay_on_norms_biases_and_bias_tables():
+    model = _Toy()
+    assert {n for n, _ in model.named_parameters()} == DECAYED | NOT_DECAYED  # all covered
+    opt = build_optimizer(model, Recipe(weight_decay=0.05, no_decay_norm_bias=True))
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert _names(model, decay["params"]) == DECAYED
+    assert _names(model, no_decay["params"]) == NOT_DECAYED
+
+
+def test_one_group_with_decay_on_everything_when_asked():
+    model = _Toy()
+    opt = build_optimizer(model, Recipe(weight_decay=0.05, no_decay_norm_bias=False))
+    (group,) = opt.param_groups
+    assert group["weight_decay"] == 0.05
+    assert _names(model, group["params"]) == DECAYED | NOT_DECAYED
+
+
+@pytest.mark.parametrize("no_decay_norm_bias", [True, False])
+def test_frozen_parameters_are_left_out(no_decay_norm_bias):
+    model = _Toy()
+    model.conv.requires_grad_(False)
+    model.bn.requires_grad_(False)
+    opt = build_optimizer(model, Recipe(no_decay_norm_bias=no_decay_norm_bias))
+    names = set().union(*(_names(model, g["params"]) for g in opt.param_groups))
+    assert names == (DECAYED | NOT_DECAYED) - {"conv.weight", "bn.weight", "bn.bias"}
+    # each trainable parameter once
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(names)
+
+
+def test_sgd_settings_and_linearly_scaled_lr():
+    """lr 0.1 for 128 images per step, trained with 512: 0.4 (Goyal et al. 2017)."""
+    recipe = Recipe(optimizer="sgd", lr=0.1, lr_batch=128, batch_size=512, momentum=0.8)
+    opt = build_optimizer(_Toy(), recipe)
+    assert type(opt) is torch.optim.SGD
+    for group in opt.param_groups:
+        assert group["lr"] == pytest.approx(0.4)
+        assert group["momentum"] == 0.8 and group["nesterov"] is True
+
+
+def test_sgd_without_momentum_drops_nesterov():
+    """torch refuses Nesterov without momentum; a momentum-free recipe is plain SGD."""
+    opt = build_optimizer(_Toy(), Recipe(optimizer="sgd", momentum=0.0, nesterov=True))
+    assert all(g["nesterov"] is False and g["momentum"] == 0.0 for g in opt.param_groups)
+    opt = build_optimizer(_Toy(), Recipe(optimizer="sgd", momentum=0.9, nesterov=False))
+    assert all(g["nesterov"] is False for g in opt.param_groups)
+
+
+def test_rmsprop_settings():
+    recipe = Recipe(
+        optimizer="rmsprop",
+        lr=0.016,
+        lr_batch=256,
+        batch_size=64,
+        rmsprop_decay=0.9,
+        rmsprop_eps=1e-3,
+        momentum=0.9,
+    )
+    opt = build_optimizer(_Toy(), recipe)
+    assert type(opt) is torch.optim.RMSprop
+    for group in opt.param_groups:
+        assert group["lr"] == pytest.approx(0.004)
+        assert (group["alpha"], group["eps"], group["momentum"]) == (0.9, 1e-3, 0.9)
+
+
+def test_adamw_takes_the_groups_weight_decay():
+    """AdamW's own default decay (0.01) must not apply: each group carries its own."""
+    opt = build_optimizer(_Toy(), Recipe(optimizer="adamw", lr=1e-3, weight_decay=0.05))
+    assert type(opt) is torch.optim.AdamW
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.05, 0.0]
+    assert all(g["lr"] == pytest.approx(1e-3) for g in opt.param_groups)
+
+
+def test_weight_decay_moves_only_the_decayed_group():
+    """With zero gradients, one SGD step changes a weight by -lr * wd * w and leaves the
+    no-decay parameters where they were."""
+    model = _Toy()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(2.0)
+    before = copy.deepcopy(model.state_dict())
+    recipe = Recipe(optimizer="sgd", lr=0.5, momentum=0.0, weight_decay=0.1)
+    opt = build_optimizer(model, recipe)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    after = model.state_dict()
+    for name in DECAYED:
+        assert torch.allclose(after[name], before[name] * (1 - 0.5 * 0.1)), name
+    for name in NOT_DECAYED:
+        assert torch.equal(after[name], before[name]), name
+
+
+def test_set_lr_sets_every_group():
+    opt = build_optimizer(_Toy(), Recipe())
+    set_lr(opt, 0.123)
+    assert [g["lr"] for g in opt.param_groups] == [0.123, 0.123]
+
+
+def _pair() -> tuple[nn.Module, nn.Module]:
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    ema = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in ema.parameters():
+            p.fill_(0.0)
+        for p in model.parameters():
+            p.fill_(1.0)
+    model[1].running_mean.fill_(5.0)
+    model[1].num_batches_tracked.fill_(7)
+    return ema, model
+
+
+def test_ema_blends_parameters_and_copies_buffers():
+    ema, model = _pair()
+    update_ema(ema, model, decay=0.9)  # 0.9 * 0 + 0.1 * 1
+    for p in ema.parameters():
+        assert torch.allclose(p, torch.full_like(p, 0.1))
+    update_ema(ema, model, decay=0.9)  # 0.9 * 0.1 + 0.1 * 1
+    for p in ema.parameters():
+        assert torch.allclose(p, torch.full_like(p, 0.19))
+    assert torch.equal(ema[1].running_mean, torch.full((3,), 5.0))
+    assert int(ema[1].num_batches_tracked) == 7
+    assert all(torch.equal(p, torch.ones_like(p)) for p in model.parameters())  # unchanged
+
+
+def test_ema_extremes():
+    ema, model = _pair()
+    update_ema(ema, model, decay=1.0)
+    assert all(torch.equal(p, torch.zeros_like(p)) for p in ema.parameters())
+    update_ema(ema, model, decay=0.0)
+    assert all(torch.equal(p, torch.ones_like(p)) for p in ema.parameters())
+
+
+def test_ema_of_another_architecture_is_refused():
+    _, model = _pair()
+    with pytest.raises(ValueError, match="EMA has 2 parameters, the model 4"):
+        update_ema(nn.Linear(2, 3), model, decay=0.5)
+    no_buffers = nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3))
+    with pytest.raises(ValueError, match="EMA has 0 buffers, the model 3"):
+        update_ema(no_buffers, model, decay=0.5)
