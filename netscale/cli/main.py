@@ -5,7 +5,7 @@ Every command is one documented Python call: `netscale models list GLOB` is
 `netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py);
 `netscale train ...` is `netscale.train(...)`; `netscale eval RUN` is
 `netscale.training.runs.evaluate_run(RUN)`; `netscale profile ...` is
-`netscale.profiling.profile` or `netscale.profiling.correlation.correlation_study` (see
+`netscale.profiling.profile`, or with --space the `runtime_correlation` study (see
 netscale/cli/profile.py); `netscale export NAME ...` is `netscale.build.export.export`;
 `netscale study ...` is `netscale.study.api` (see netscale/cli/study.py).
 Errors print one line to stderr and exit with code 2; a command whose work ran but did

@@ -3,20 +3,23 @@ FLOPs/activations/params-vs-runtime correlation study of a design space.
 
 `netscale profile NAME... --batch 8 --mode train` is `netscale.profiling.profile(NAME,
 batch=8, mode="train")` for each NAME; `netscale profile --space regnet_x --samples 50
---flops 200M:800M --out DIR` is `netscale.profiling.correlation.correlation_study(
-"regnet_x", 50, flops=(2e8, 8e8))` then `write_study(result, DIR)`.
+--flops 200M:800M --out DIR` is the study of the `runtime_correlation` planner
+(`netscale.study.api.run_study` with a config whose section holds these flags) in the study
+directory DIR: one worker, the ledger, the report; the same command again resumes it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from netscale.cli.format import table
+from netscale.cli.format import Failed, table
 
 _COLUMNS = (
     ("model", "name"),
@@ -83,11 +86,13 @@ def add_parser(commands: Any) -> None:
     )
     study.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     study.add_argument(
-        "--out", help="directory for the plot and tables (default correlation_SPACE)"
+        "--out",
+        help="study directory: ledger and report.html (default correlation_SPACE; an existing "
+        "one of the same study is resumed)",
     )
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> str | Failed:
     """Run `netscale profile` and return what it prints."""
     if args.space is not None:
         if args.models:
@@ -162,31 +167,74 @@ def _flops_band(text: str) -> tuple[int, int]:
     return band
 
 
-def _progress(i: int, n: int, result: Any) -> None:
-    print(
-        f"[{i}/{n}] {result.flops / 1e9:.3f} GMACs, {result.acts / 1e6:.2f} M acts: "
-        f"{result.latency_ms:.1f} ms per batch",
-        file=sys.stderr,
-        flush=True,
-    )
+class _Progress:
+    """Prints "[done/total] models measured" to stderr each time a model is measured."""
+
+    def __init__(self) -> None:
+        self.last = -1
+
+    def __call__(self, counts: dict[str, int]) -> None:
+        done = counts["completed"] + counts["failed"] + counts["diverged"]
+        if done != self.last:
+            print(f"[{done}/{sum(counts.values())}] models measured", file=sys.stderr, flush=True)
+            self.last = done
 
 
-def _study(args: argparse.Namespace) -> str:
-    from netscale.profiling.correlation import correlation_study, markdown_table, write_study
+def _study_config(args: argparse.Namespace) -> Any:
+    """The `runtime_correlation` study config the --space flags describe."""
+    from netscale.profiling.device import resolve_device
+    from netscale.study.config import parse_config
 
-    band = _flops_band(args.flops) if args.flops is not None else None
-    result = correlation_study(
-        args.space,
-        args.samples,
-        flops=band,
-        seed=args.seed,
-        progress=None if args.json or args.csv else _progress,
-        **_measure_options(args, batch=64),
-    )
-    paths = write_study(result, args.out or f"correlation_{args.space}")
-    if args.json:
-        return json.dumps(result.to_dict(), indent=2)
+    resolve_device(args.device)  # an unavailable device: a usage error before anything runs
+    section = {"space": args.space, "samples": args.samples, **_measure_options(args, batch=64)}
+    if args.flops is not None:
+        section["flops"] = list(_flops_band(args.flops))
+    data = {"name": f"correlation-{Path(args.space).stem}", "planner": "runtime_correlation",
+            "seed": args.seed, "runtime_correlation": section}  # fmt: skip
+    return parse_config(data, source="netscale profile --space")
+
+
+def _study(args: argparse.Namespace) -> str | Failed:
+    from netscale.study import api
+    from netscale.study.runner import WorkerError
+
+    config = _study_config(args)
+    out = Path(args.out or f"correlation_{Path(args.space).stem}")
+    try:
+        result = api.run_study(config, out, monitor=None if args.json or args.csv else _Progress())
+    except WorkerError as err:
+        return Failed(api.summary(out), str(err))
+    text = _study_text(args, out, result["report"])
+    failed = result["counts"]["failed"]
+    if failed:
+        return Failed(
+            text,
+            f"{failed} of {sum(result['counts'].values())} models could not be measured; "
+            f"`netscale study status {out}` shows why",
+        )
+    return text
+
+
+def _study_text(args: argparse.Namespace, out: Path, report: Path) -> str:
+    """The correlation table, the recommendation and the report's path; or, with --json,
+    the correlations, the fit and every trial; with --csv, one row per trial."""
+    from netscale.spec.io import json_text
+    from netscale.study import api
+    from netscale.study.findings import completed
+    from netscale.study.planners import recommend
+    from netscale.study.planners.runtime import analyse
+    from netscale.study.runtime_fit import markdown_table
+
     if args.csv:
-        return paths["csv"].read_text().rstrip("\n")
-    written = ", ".join(str(p) for p in paths.values())
-    return markdown_table(result) + f"\nwrote {written}"
+        return api.export(out, "csv")
+    study, trials = api.study_trials(out)
+    result = analyse(completed(trials))
+    if args.json:
+        correlations = [dataclasses.asdict(c) for c in result.correlations] if result else []
+        fit = dataclasses.asdict(result.fit) if result and result.fit else None
+        rows = [json.loads(line) for line in api.export(out).splitlines()]
+        data = {"study": study["name"], "dir": str(out), "correlations": correlations,
+                "fit": fit, "trials": rows}  # fmt: skip
+        return json_text(data, indent=2)
+    table_text = markdown_table(result.correlations, result.fit, result.batch) if result else ""
+    return f"{table_text}\n{recommend(study, trials)}\nreport: {report}"

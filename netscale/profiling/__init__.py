@@ -1,17 +1,8 @@
-"""Measured speed and memory on a device (`profile`), and the FLOPs/activations/params
-versus runtime study of a design space (`correlation_study`)."""
+"""Measured speed and memory on a device (`profile`). The FLOPs/activations/params versus
+runtime study of a design space is the study planner `runtime_correlation`
+(`netscale.study.planners.runtime`), which measures each model with `profile`."""
 
-from netscale.profiling.correlation import StudyResult, correlation_study, write_study
 from netscale.profiling.device import resolve_device
 from netscale.profiling.measure import MODES, PRECISIONS, ProfileResult, profile
 
-__all__ = [
-    "MODES",
-    "PRECISIONS",
-    "ProfileResult",
-    "StudyResult",
-    "correlation_study",
-    "profile",
-    "resolve_device",
-    "write_study",
-]
+__all__ = ["MODES", "PRECISIONS", "ProfileResult", "profile", "resolve_device"]

@@ -12,7 +12,7 @@ from typing import Any
 
 from netscale.spec.io import differences, finite, json_text
 from netscale.study.config import StudyConfig, example_config, load_config
-from netscale.study.planners import DataShape, plan
+from netscale.study.planners import DataShape, needs_data, plan
 from netscale.study.records import Trial
 from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError, precision_counts
 
@@ -33,17 +33,21 @@ def data_shape(data: str) -> DataShape:
     from netscale.data import load_data
 
     splits = load_data(data)
-    return DataShape(num_classes=splits.num_classes, in_width=splits.train.images.shape[1])
+    channels = getattr(splits, "channels", None)  # a streamed source states its channels
+    if channels is None:
+        channels = splits.train.images.shape[1]
+    return DataShape(num_classes=splits.num_classes, in_width=channels)
 
 
 def open_or_create(config: StudyConfig, out: Path) -> Store:
     """The study in `out`: created (planned, seeded) on first use; on later runs the stored
-    config must equal `config`, so a directory never mixes two studies."""
+    config must equal `config`, so a directory never mixes two studies. A planner that uses
+    no data (profile trials) plans without loading `config.data`."""
     if (out / DB_NAME).exists():
         return _reopen(config, out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"--out {str(out)!r} exists and is not a directory")
-    plans = plan(config, data_shape(config.data))
+    plans = plan(config, data_shape(config.data) if needs_data(config) else None)
     study = {
         "name": config.name,
         "planner": config.planner,
@@ -91,9 +95,11 @@ def run_study(
     report: bool = True,
 ) -> dict[str, Any]:
     """Run (or resume) a study in `out` and return {"counts", "report"}. `threads` is torch
-    threads per trial (default: this machine's cores / workers). Finished trials are kept;
-    abandoned ones are taken over; interrupted ones resume from their checkpoints. Raises
-    runner.WorkerError when a local worker process exited with a non-zero code."""
+    threads per trial (default: this machine's cores / workers). Finished trials are kept
+    (with none left to run, no worker starts); abandoned ones are taken over; interrupted
+    ones resume from their checkpoints. Raises
+    runner.WorkerError when a local worker process exited with a non-zero code. A study of
+    profile trials measures on its config's device: a different `device` is a ValueError."""
     import os
 
     from netscale.study.runner import RunOptions, check_count, run_local
@@ -105,15 +111,15 @@ def run_study(
         threads = max(1, (os.cpu_count() or 1) // workers)
     check_count("threads", threads, "torch threads per trial; default: cores / workers")
     out = Path(out)
-    store = open_or_create(config, out)
-    if retry_failed:
-        store.retry_failed()
-    store.close()
+    counts = _prepare_run(config, out, device, retry_failed)
     options = RunOptions(
         data=config.data, device=device, threads=threads, minival=config.minival,
         data_seed=config.seed,
     )  # fmt: skip
-    if backend == "ray":
+    if counts["pending"] + counts["running"] == 0:  # all finished: start no worker
+        if monitor is not None:
+            monitor(counts)
+    elif backend == "ray":
         from netscale.study.ray_backend import run_ray
 
         counts = run_ray(out, options, workers, address, monitor)
@@ -121,6 +127,23 @@ def run_study(
         counts = run_local(out, options, workers, monitor)
     path = write_report(out) if report else None
     return {"counts": counts, "report": path}
+
+
+def _prepare_run(
+    config: StudyConfig, out: Path, device: str | None, retry_failed: bool
+) -> dict[str, int]:
+    """Open (or create) the study, check `device` against its profile trials, put failed
+    trials back when asked; the status counts before anything runs."""
+    from netscale.study.profile_trial import check_device
+
+    store = open_or_create(config, out)
+    try:
+        check_device(store.trials(), device)
+        if retry_failed:
+            store.retry_failed()
+        return store.counts()
+    finally:
+        store.close()
 
 
 def study_trials(study_dir: str | Path) -> tuple[dict[str, Any], list[Trial]]:

@@ -2,7 +2,8 @@
 
     name: anynet-digits            # free text, for the report
     planner: design_space          # design_space | scaling | compound_search | ablation
-    data: digits                   # as `netscale train --data`
+                                   #   | runtime_correlation (measures; trains nothing)
+    data: digits                   # as `netscale train --data` (unused when measuring)
     recipe: quick                  # a shipped recipe name or a recipe YAML path
     recipe_overrides: {lr: 0.2}    # any recipe field
     epochs: 5                      # per trial (scaling may list several budgets)

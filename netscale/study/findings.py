@@ -1,10 +1,10 @@
 """Findings over a study's trials that several planners share: numpy, no torch.
 
-Which trials count (`completed`), grouping, their errors, the bootstrap comparison of two
-groups and the sentences the recommendations are made of. Each planner's own findings
-(the ablation table, the scaling regimes, ...) live in its module under
-`netscale.study.planners`; array statistics in `netscale.study.statistics`. Errors are
-top-1 error in percent; differences in points.
+Which trials count (`completed`, by the result of their kind), grouping, their errors, the
+bootstrap comparison of two groups and the sentences the recommendations are made of. Each
+planner's own findings (the ablation table, the scaling regimes, ...) live in its module
+under `netscale.study.planners`; array statistics in `netscale.study.statistics`. Errors
+are top-1 error in percent; differences in points.
 """
 
 from __future__ import annotations
@@ -19,14 +19,24 @@ from netscale.study.statistics import AnalysisError, bootstrap_mean_difference
 
 # Groups that are not scaling rules or candidates: the unscaled base and a grid sweep.
 REFERENCE_GROUPS = ("base", "grid")
+# The number a completed trial of each kind (records.TRIAL_KINDS) is ranked by, lower is
+# better: top-1 error in percent (train), milliseconds per batch (profile).
+RESULT_KEYS = {"train": "error", "profile": "runtime_ms"}
+
+
+def result(trial: Trial) -> float | None:
+    """The trial's result by its kind (RESULT_KEYS), None when it has none (yet)."""
+    value = (trial.metrics or {}).get(RESULT_KEYS[trial.kind])
+    return None if value is None else float(value)
 
 
 def completed(trials: Sequence[Trial]) -> list[Trial]:
-    """Trials with status "completed" and a finite error metric: the only ones that count."""
+    """Trials with status "completed" and a finite result (`result`): the only ones that
+    count."""
     out = []
     for t in trials:
-        err = (t.metrics or {}).get("error")
-        if t.status == "completed" and err is not None and np.isfinite(err):
+        value = result(t)
+        if t.status == "completed" and value is not None and np.isfinite(value):
             out.append(t)
     return out
 

@@ -7,6 +7,9 @@ directory should sit on a filesystem the nodes share (otherwise a task that cann
 trains into a temporary directory and only its metrics come back). Killing the driver leaves
 abandoned leases that the next `study run` (either backend) takes over.
 
+A profile trial is submitted the same way; its task measures the model instead of training
+it (`runner.execute_trial`), and its precision is the one its settings name.
+
 A trial's precision is fixed before its training task is submitted: at the first claim the
 driver asks a small task with the training task's resources (so it lands on the same kind
 of node) to apply the precision rule there, and stores the answer; every later attempt

@@ -2,13 +2,19 @@
 config), `TrialPlan` (a trial as its planner made it) and `Trial` (a trial as the ledger
 hands it back: the plan with its status, precision and results). Data only; no torch, no
 numpy. Validation lives with the code that reads a config (`netscale.study.config`) and
-with each planner (`netscale.study.planners`)."""
+with each planner (`netscale.study.planners`).
+
+A trial is of one of `TRIAL_KINDS`: "train" (train the spec with the recipe, the default)
+or "profile" (measure the spec's runtime with `netscale.profiling.profile`; its `recipe`
+then holds profile()'s settings and `epochs` is 0)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+TRIAL_KINDS = ("train", "profile")  # what a runner does with a trial (see the docstring)
 
 
 class StudyConfigError(ValueError):
@@ -39,7 +45,8 @@ class StudyConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrialPlan:
     """One planned trial: a spec (plain dict) trained with a recipe (plain dict of fields)
-    for `epochs` from `seed`; `group`, `design` and `meta` are for the analysis."""
+    for `epochs` from `seed`, or for `kind` "profile" measured with the settings in
+    `recipe`; `group`, `design` and `meta` are for the analysis."""
 
     group: str
     spec: dict[str, Any]
@@ -52,16 +59,19 @@ class TrialPlan:
     acts: int
     design: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    kind: str = "train"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Trial:
     """A trial as the ledger holds it: its plan, where it stands, and what it measured.
 
-    `status` is one of pending, running, completed, failed, diverged; `error` the failure
-    message (None unless failed); `precision` what it trains in, fixed at its first claim
-    (None before); `metrics` the final result (None until it ends; `metrics["error"]` is
-    top-1 error in percent); `history` one metrics mapping per finished epoch."""
+    `kind` is one of TRIAL_KINDS; `status` one of pending, running, completed, failed,
+    diverged; `error` the failure message (None unless failed); `precision` what it trains
+    (or is measured) in, fixed at its first claim (None before); `metrics` the final result
+    (None until it ends; a training trial's `metrics["error"]` is top-1 error in percent, a
+    profile trial's `metrics["runtime_ms"]` the median time of one batch); `history` one
+    metrics mapping per finished epoch (none for a profile trial)."""
 
     trial_id: int
     group: str
@@ -82,3 +92,4 @@ class Trial:
     precision: str | None
     metrics: dict[str, Any] | None
     history: list[dict[str, Any]]
+    kind: str = "train"

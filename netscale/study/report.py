@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from netscale.spec.io import atomic_write
-from netscale.study.findings import by_group, completed, error, error_of
+from netscale.study.findings import by_group, completed, result
 from netscale.study.planners import recommend, report_images, report_sections
 from netscale.study.records import Trial
 from netscale.study.report_parts import Section, format_number, html_table
@@ -33,29 +33,31 @@ _STYLE = (
 
 @dataclass(frozen=True, slots=True)
 class SummaryRow:
-    """One group of a study: trial counts and its best and median top-1 error (%)."""
+    """One group of a study: trial counts and its best and median result (the number its
+    trials are ranked by, lower is better: top-1 error in % for training trials, ms per
+    batch for profile trials; `findings.result`)."""
 
     group: str
     planned: int
     completed: int
     failed: int  # ended with an error
     diverged: int  # training diverged (a result of the trial, not an error)
-    best_error: float  # NaN until a trial completes
-    median_error: float
+    best: float  # NaN until a trial completes
+    median: float
     best_trial: int | None
     best_flops: int | None  # multiply-adds of the best model
     best_params: int | None
 
 
 def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[SummaryRow]:
-    """Per group: completed / planned counts, failures, best and median error, best model."""
+    """Per group: completed / planned counts, failures, best and median result, best model."""
     rows = []
     for group, ts in by_group(trials).items():
         done = completed(ts)
         failed = sum(t.status == "failed" for t in ts)
         diverged = sum(t.status == "diverged" for t in ts)
-        best = min(done, key=error) if done else None
-        errors = error_of(done)
+        values = np.array([result(t) for t in done], dtype=float)
+        best = done[int(np.argmin(values))] if done else None
         rows.append(
             SummaryRow(
                 group=group,
@@ -63,8 +65,8 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
                 completed=len(done),
                 failed=failed,
                 diverged=diverged,
-                best_error=float(errors.min()) if done else float("nan"),
-                median_error=float(np.median(errors)) if done else float("nan"),
+                best=float(values.min()) if done else float("nan"),
+                median=float(np.median(values)) if done else float("nan"),
                 best_trial=best.trial_id if best else None,
                 best_flops=best.flops if best else None,
                 best_params=best.params if best else None,
@@ -73,21 +75,34 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
     return rows
 
 
-def _summary_cells(r: SummaryRow) -> list[str]:
+# Per trial kind: the summary's two result columns and the unit of their numbers.
+_RESULT_COLUMNS = {"train": ("best err", "median err", "%"),
+                   "profile": ("fastest", "median time", " ms")}  # fmt: skip
+
+
+def _kind(trials: Sequence[Trial]) -> str:
+    """The kind of the study's trials (one planner plans one kind)."""
+    return trials[0].kind if trials else "train"
+
+
+def _summary_head(kind: str) -> list[str]:
+    best, median, _ = _RESULT_COLUMNS[kind]
+    return ["group", "done/planned", "failed", "diverged", best, median, "best flops",
+            "best params"]  # fmt: skip
+
+
+def _summary_cells(r: SummaryRow, kind: str) -> list[str]:
+    unit = _RESULT_COLUMNS[kind][2]
     return [
         r.group,
         f"{r.completed}/{r.planned}",
         str(r.failed),
         str(r.diverged),
-        format_number(r.best_error, ".2f", unit="%"),
-        format_number(r.median_error, ".2f", unit="%"),
+        format_number(r.best, ".2f", unit=unit),
+        format_number(r.median, ".2f", unit=unit),
         format_number(r.best_flops, ".1f", 1e6, "M"),
         format_number(r.best_params, ".2f", 1e6, "M"),
     ]
-
-
-_SUMMARY_HEAD = ["group", "done/planned", "failed", "diverged", "best err", "median err",
-                 "best flops", "best params"]  # fmt: skip
 
 
 def _headline(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
@@ -112,10 +127,11 @@ def precision_line(trials: Sequence[Trial]) -> str | None:
 
 def summary_table(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
     """Plain-text summary for the terminal: a headline, then one line per group."""
-    lines = [_summary_cells(r) for r in summary_rows(study, trials)]
-    widths = [max(map(len, column)) for column in zip(_SUMMARY_HEAD, *lines, strict=True)]
+    kind, head = _kind(trials), _summary_head(_kind(trials))
+    lines = [_summary_cells(r, kind) for r in summary_rows(study, trials)]
+    widths = [max(map(len, column)) for column in zip(head, *lines, strict=True)]
     fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
-    body = [fmt.format(*row) for row in [_SUMMARY_HEAD, *lines]]
+    body = [fmt.format(*row) for row in [head, *lines]]
     precision = precision_line(trials)
     return "\n".join([_headline(study, trials), *body, *([precision] if precision else [])])
 
@@ -126,7 +142,8 @@ def summary_table(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:
 def _html(study: Mapping[str, Any], trials: Sequence[Trial], sections: list[Section]) -> str:
     title = html.escape(f"Study {study.get('name', '?')}")
     created = html.escape(str(study.get("created", "?")))
-    rows = [_summary_cells(r) for r in summary_rows(study, trials)]
+    kind = _kind(trials)
+    rows = [_summary_cells(r, kind) for r in summary_rows(study, trials)]
     parts = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>",
@@ -134,7 +151,7 @@ def _html(study: Mapping[str, Any], trials: Sequence[Trial], sections: list[Sect
         f"<p>{html.escape(precision_line(trials) or 'precision: no trial claimed yet')}</p>",
         f"<p class='rec'>{html.escape(recommend(study, trials))}</p>",
         "<h2>Summary</h2>",
-        html_table(_SUMMARY_HEAD, rows),
+        html_table(_summary_head(kind), rows),
     ]
     for sec in sections:
         parts.append(f"<h2>{html.escape(sec.title)}</h2>")

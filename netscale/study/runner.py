@@ -12,6 +12,10 @@ Precision: at a trial's first claim the worker that trains it applies the precis
 (`decide_precision`: deterministic, nothing timed) and fixes the answer in the ledger;
 every attempt trains in the stored precision, passed to `train` as a recipe override.
 
+Kinds: a "train" trial is trained (above); a "profile" trial is measured once with
+`netscale.profiling.profile` and the settings its `recipe` holds, in the precision they
+name (profile_trial.py: no data, no run directory, no epochs).
+
 Ray: the driver claims trials under its own lease and submits each as a Ray task on
 `ray.init(address=...)` (a local instance without an address); the task trains in the Ray
 worker and returns its metrics, which the driver records in the same ledger.
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netscale.study.profile_trial import measure_trial
 from netscale.study.records import Trial
 from netscale.study.store import Store, lease_owner
 
@@ -95,7 +100,10 @@ def decide_precision(trial: Trial, options: RunOptions) -> str:
     """The precision ("fp32" or "bf16") `trial` trains in on this process's device: the
     deterministic rule `netscale.training.precision.choose_precision` over the recipe's
     request, the device's bf16 capability and the trial's spec. Nothing is timed, so the
-    decision cannot depend on the machine's load (issue 11)."""
+    decision cannot depend on the machine's load (issue 11). A profile trial is measured
+    in the precision its settings name."""
+    if trial.kind == "profile":
+        return str(trial.recipe["precision"])
     from netscale.profiling.device import resolve_device
     from netscale.spec import from_dict
     from netscale.training import precision
@@ -138,9 +146,12 @@ def execute_trial(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one trial into `out` (resuming from its checkpoint if it has one) in the
-    trial's stored `precision` (the recipe's own when None), and return {"status",
-    "metrics", "history", "error"} for `Store.finish`. Any exception is a failed trial."""
+    trial's stored `precision` (the recipe's own when None), or measure a profile trial,
+    and return {"status", "metrics", "history", "error"} for `Store.finish`. Any exception
+    is a failed trial."""
     try:
+        if trial.kind == "profile":
+            return measure_trial(trial, device=options.device, threads=options.threads)
         return _train_trial(trial, out, options, on_epoch)
     except Exception as err:
         return failure(err)
@@ -179,6 +190,7 @@ def _train_trial(
         seed=trial.seed,
         device=options.device,
         progress=progress,
+        workers=options.threads,  # a streamed source: as many decoding processes as threads
     )
     return {
         "status": result.status,
@@ -301,7 +313,10 @@ def run_local(
     store = Store.open(study_dir)  # a study that cannot be opened fails here, not in workers
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_worker_main, args=(str(study_dir), options, os.getpid()), daemon=True)
+        # not daemonic: a trial on a streamed folder starts DataLoader worker processes
+        # (which daemonic processes may not); the `finally` below and PR_SET_PDEATHSIG in
+        # _worker_main end the workers with this process
+        ctx.Process(target=_worker_main, args=(str(study_dir), options, os.getpid()))
         for _ in range(workers)
     ]
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TABLES = ("meta", "trials", "epochs", "results")
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
@@ -38,7 +38,8 @@ CREATE TABLE trials (
     error TEXT,
     started REAL,
     finished REAL,
-    precision TEXT
+    precision TEXT,
+    kind TEXT NOT NULL DEFAULT 'train'
 );
 CREATE TABLE epochs (
     trial_id INTEGER NOT NULL,
@@ -59,6 +60,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE trials ADD COLUMN precision TEXT",),
     # 3: the trial's group under a name that says so (SQLite >= 3.25 renames in place)
     2: ("ALTER TABLE trials RENAME COLUMN grp TO group_name",),
+    # 4: what a runner does with the trial (records.TRIAL_KINDS); every older trial trains
+    3: ("ALTER TABLE trials ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'",),
 }
 
 

@@ -1,7 +1,8 @@
 """The study ledger: one SQLite database (WAL) per study directory.
 
 Tables: `meta` (schema version, the study's config), `trials` (the planned trials, fixed at
-creation, with status, lease, attempts, error and the precision fixed at the first claim),
+creation, with their kind, status, lease, attempts, error and the precision fixed at the
+first claim),
 `epochs` (per-epoch metrics) and `results` (final metrics). Results are insert-only: a
 completed trial is never rewritten. Claims are atomic (`BEGIN IMMEDIATE`), so any number
 of runner processes on one directory run each trial once. A lease names its holder
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from netscale.study.records import Trial, TrialPlan
+from netscale.study.records import TRIAL_KINDS, Trial, TrialPlan
 from netscale.study.schema import (
     SCHEMA_SQL,
     SCHEMA_VERSION,
@@ -45,7 +46,7 @@ PRECISIONS = ("fp32", "bf16")  # what a trial trains in, fixed per trial (`fix_p
 # The trials columns a `Trial` holds (`group_name` as its field `group`), and those in JSON.
 _TRIAL_COLUMNS = ("trial_id", "group_name", "spec", "spec_id", "recipe", "seed", "epochs",
                   "design", "meta", "flops", "params", "acts", "status", "attempts", "error",
-                  "lease_owner", "precision")  # fmt: skip
+                  "lease_owner", "precision", "kind")  # fmt: skip
 _FIELDS = {"group_name": "group"}
 _JSON_COLUMNS = ("spec", "recipe", "design", "meta")
 
@@ -96,6 +97,10 @@ class Store:
     def create(cls, study_dir: Path, study: dict[str, Any], plans: Sequence[TrialPlan]) -> Store:
         """Create the ledger with its planned trials, atomically: a half-created database is
         never left behind (it is built under a temporary name, then renamed)."""
+        for p in plans:
+            if p.kind not in TRIAL_KINDS:
+                allowed = ", ".join(TRIAL_KINDS)
+                raise ValueError(f"trial kind={p.kind!r} is invalid; allowed: {allowed}")
         study_dir.mkdir(parents=True, exist_ok=True)
         final = study_dir / DB_NAME
         if final.exists():
@@ -111,7 +116,7 @@ class Store:
             db.execute("INSERT INTO meta VALUES ('study', ?)", (json.dumps(study),))
             db.executemany(
                 "INSERT INTO trials (trial_id, group_name, spec, spec_id, recipe, seed, epochs,"
-                " design, meta, flops, params, acts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " design, meta, flops, params, acts, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_plan_row(i, p) for i, p in enumerate(plans)],
             )
             db.execute("COMMIT")
@@ -369,4 +374,5 @@ def _plan_row(trial_id: int, p: TrialPlan) -> tuple[Any, ...]:
         p.flops,
         p.params,
         p.acts,
+        p.kind,
     )

@@ -4,10 +4,12 @@ import csv
 import dataclasses
 import io
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+import netscale
 from netscale.cli.main import main
 from netscale.profiling import ProfileResult
 from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, save
@@ -68,17 +70,44 @@ def test_text_table_has_units(capsys, spec_path):
     assert row.startswith("tiny ") and " 32 " in row
 
 
-def test_study_writes_plot_and_table(capsys, tmp_path):
+SPACE = str(Path(netscale.__file__).parent / "space" / "examples" / "anynet_small.yaml")
+STUDY = ["--space", SPACE, "--samples", "3", "--flops", "1M:4M", "--resolution", "16",
+         "--batch", "2", "--warmup", "0", "--iters", "1"]  # fmt: skip
+
+
+def test_study_runs_the_runtime_planner_and_resumes(capsys, tmp_path):
     out_dir = tmp_path / "study"
-    code, out, err = run(
-        capsys,
-        *("profile", "--space", "regnet_x", "--samples", "3", "--flops", "200M:400M"),
-        *("--resolution", "32", "--batch", "1", "--warmup", "0", "--iters", "1"),
-        *("--out", str(out_dir)),
-    )
+    code, out, err = run(capsys, "profile", *STUDY, "--out", str(out_dir))
     assert code == 0, err
-    assert "| acts |" in out and "[3/3]" in err
-    assert (out_dir / "correlation.png").is_file() and (out_dir / "points.csv").is_file()
+    assert "| acts |" in out and "[3/3] models measured" in err
+    assert f"report: {out_dir / 'report.html'}" in out
+    assert (out_dir / "study.db").is_file()
+    assert (out_dir / "report" / "runtime_correlation.png").is_file()
+    code, out, err = run(capsys, "profile", *STUDY, "--out", str(out_dir), "--json")
+    assert code == 0 and err == ""  # resumed: nothing left to measure, no progress lines
+    data = json.loads(out)
+    assert [c["metric"] for c in data["correlations"]] == ["flops", "acts", "params"]
+    assert data["fit"] is None  # three models: too few for the three-coefficient fit
+    assert [t["metrics"]["steps"] for t in data["trials"]] == [1, 1, 1]
+    code, out, _ = run(capsys, "profile", *STUDY, "--out", str(out_dir), "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 3 and float(rows[0]["metrics.runtime_ms"]) > 0
+    code, _, err = run(capsys, "profile", *STUDY, "--samples", "4", "--out", str(out_dir))
+    assert code == 2 and "holds a different study" in err and "runtime_correlation.samples" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--samples", "2"], "runtime_correlation.samples=2 is invalid: an integer >= 3"),
+        (["--device", "tpu"], "device='tpu' is invalid"),
+        (["--mode", "infer", "--warmup", "-1"], "runtime_correlation.warmup=-1 is invalid"),
+    ],
+)
+def test_study_errors(capsys, tmp_path, argv, message):
+    code, out, err = run(capsys, "profile", *STUDY, *argv, "--out", str(tmp_path / "s"))
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists()  # refused before a study was created
 
 
 def _unavailable_cuda() -> str:

@@ -1,12 +1,17 @@
-"""Tiny study configs: digits at 8 px, small-image spaces, 1-2 epochs (seconds per trial)."""
+"""Tiny study configs: digits at 8 px, small-image spaces, 1-2 epochs (seconds per trial);
+a runtime study of 4 small models at 16 px, each measured in a few steps."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import netscale
 from netscale.study.config import StudyConfig, parse_config
+
+SMALL_SPACE = str(Path(netscale.__file__).parent / "space" / "examples" / "anynet_small.yaml")
 
 
 def tiny_config(**changes: Any) -> StudyConfig:
@@ -38,3 +43,18 @@ def tiny_config(**changes: Any) -> StudyConfig:
 @pytest.fixture
 def tiny() -> StudyConfig:
     return tiny_config()
+
+
+def runtime_config(*, section: dict | None = None, **top: Any) -> StudyConfig:
+    """A runtime_correlation study of 4 small models at 16 px, measured briefly on the CPU;
+    `section` changes keys of the planner's section, `top` top-level keys."""
+    data: dict[str, Any] = {
+        "name": "runtime-tiny",
+        "planner": "runtime_correlation",
+        "seed": 0,
+        "runtime_correlation": {"space": SMALL_SPACE, "samples": 4, "flops": ["1M", "4M"],
+                                "resolution": 16, "batch": 2, "warmup": 1, "iters": 2},
+    }  # fmt: skip
+    data["runtime_correlation"].update(section or {})
+    data.update(top)
+    return parse_config(data, source="runtime-tiny")

@@ -20,6 +20,7 @@ from .trials import (
     ablation_trials,
     compound_trials,
     design_space_trials,
+    runtime_trials,
     scaling_trials,
     study_record,
 )
@@ -82,6 +83,12 @@ CASES = {
         1,
         "largest single gain is randaugment: +1.80 points top-1",
         ("Additive ablation",),
+    ),
+    "runtime_correlation": (
+        runtime_trials,
+        1,
+        "Runtime follows acts most closely: Pearson r=",
+        ("Runtime versus complexity", "Runtime model", "Measurements"),
     ),
 }
 
@@ -166,8 +173,8 @@ def test_summary_table_and_rows():
     for r in rows:
         errs = [t.metrics["error"] for t in trials if t.group == r.group]
         best = min((t for t in trials if t.group == r.group), key=lambda t: t.metrics["error"])
-        assert r.best_error == pytest.approx(min(errs))
-        assert r.median_error == pytest.approx(float(np.median(errs)))
+        assert r.best == pytest.approx(min(errs))
+        assert r.median == pytest.approx(float(np.median(errs)))
         assert (r.best_trial, r.best_flops, r.best_params) == (best.trial_id, best.flops,
                                                                best.params)  # fmt: skip
     text = report.summary_table(study, trials)

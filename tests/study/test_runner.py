@@ -255,3 +255,14 @@ def test_rerun_with_another_config_is_refused_and_results_kept(tmp_path):
     with pytest.raises(ValueError, match=r"holds a different study.*epochs"):
         open_or_create(tiny_config(epochs=2), tmp_path)
     assert study_trials(tmp_path)[1] == before
+
+
+def test_a_study_trains_on_a_streamed_folder_in_worker_processes(tmp_path):
+    """Local study workers are processes; a streamed folder starts DataLoader workers in
+    them (threads=2: two decoding processes per trial)."""
+    from ..data.test_stream import make_jpeg_folder
+
+    root = make_jpeg_folder(tmp_path / "data", per_class=10, val=2, classes=tuple("abcd"))
+    config = tiny_config(data=f"folder:{root}", recipe_overrides={"batch_size": 8})
+    result = run_study(config, tmp_path / "s", workers=1, threads=2, report=False)
+    assert result["counts"]["completed"] == 4, result

@@ -40,6 +40,19 @@ def test_create_then_open_round_trips(tmp_path):
         _store(tmp_path)
 
 
+def test_trial_kinds_round_trip_and_are_checked(tmp_path):
+    study = {"name": "s", "planner": "design_space", "planned": 2}
+    plans = [dataclasses.replace(p, kind=k) for p, k in zip(_plans(2), ("train", "profile"),
+                                                             strict=True)]  # fmt: skip
+    store = Store.create(tmp_path / "a", study, plans)
+    assert [t.kind for t in store.trials()] == ["train", "profile"]
+    store.close()
+    bad = [dataclasses.replace(_plans(1)[0], kind="bench")]
+    with pytest.raises(ValueError, match="trial kind='bench' is invalid; allowed: train, profile"):
+        Store.create(tmp_path / "b", study, bad)
+    assert not (tmp_path / "b" / DB_NAME).exists()
+
+
 def test_claims_are_exclusive_and_in_order(tmp_path):
     store = _store(tmp_path)
     got = [store.claim("host:a", 60).trial_id, store.claim("host:b", 60).trial_id]
@@ -134,15 +147,18 @@ def test_fix_precision_is_set_once_by_the_lease_holder(tmp_path):
 
 
 def _old_schema(tmp_path, version: int) -> None:
-    """A study as netscale wrote it at schema `version`, one trial done: schema 2 named the
-    group column `grp`; schema 1 had no precision column either."""
+    """A study as netscale wrote it at schema `version`, one trial done: schema 3 had no
+    trial kind; schema 2 named the group column `grp` too; schema 1 had no precision
+    column either."""
     store = _store(tmp_path, 2)
     store.claim("h:1", 60)
     store.fix_precision(0, "h:1", "fp32")
     store.finish(0, "h:1", "completed", {"top1": 50.0}, history=[{"epoch": 1, "top1": 50.0}])
     store.close()
     db = sqlite3.connect(tmp_path / DB_NAME)
-    db.execute("ALTER TABLE trials RENAME COLUMN group_name TO grp")
+    db.execute("ALTER TABLE trials DROP COLUMN kind")
+    if version <= 2:
+        db.execute("ALTER TABLE trials RENAME COLUMN group_name TO grp")
     if version == 1:
         db.execute("ALTER TABLE trials DROP COLUMN precision")
     db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(version),))
@@ -158,24 +174,26 @@ def _columns(tmp_path) -> tuple[str | None, list[str]]:
     return schema, columns
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_schemas_are_migrated_in_place(tmp_path, version):
     _old_schema(tmp_path, version)
     store = Store.open(tmp_path)
     t0, t1 = store.trials()
     assert t0.status == "completed" and t0.metrics == {"top1": 50.0}  # results kept
     assert (t0.group, t1.group) == ("g", "g")  # the renamed column holds the groups
-    assert t0.precision == ("fp32" if version == 2 else None) and t1.precision is None
+    assert t0.precision == ("fp32" if version >= 2 else None) and t1.precision is None
+    assert (t0.kind, t1.kind) == ("train", "train")  # every trial before schema 4 trained
     assert store.claim("h:2", 60).trial_id == 1
     assert store.fix_precision(1, "h:2", "fp32") == "fp32"
     store.close()
     schema, columns = _columns(tmp_path)
-    assert schema == "3" and "group_name" in columns and "grp" not in columns
+    assert schema == "4" and "group_name" in columns and "grp" not in columns
+    assert "kind" in columns
     Store.open(tmp_path).close()  # opening a migrated study again changes nothing
     assert _columns(tmp_path) == (schema, columns)
 
 
-@pytest.mark.parametrize(("version", "step"), [(1, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize(("version", "step"), [(1, 1), (1, 2), (2, 2), (1, 3), (3, 3)])
 def test_failed_migration_leaves_the_old_schema_whole(tmp_path, monkeypatch, version, step):
     """A statement that fails after others succeeded (in this step or an earlier one): the
     whole migration is rolled back, and a later open migrates."""
@@ -190,7 +208,7 @@ def test_failed_migration_leaves_the_old_schema_whole(tmp_path, monkeypatch, ver
     assert _columns(tmp_path) == before
     monkeypatch.undo()
     Store.open(tmp_path).close()
-    assert _columns(tmp_path)[0] == "3"
+    assert _columns(tmp_path)[0] == "4"
 
 
 @pytest.mark.parametrize(

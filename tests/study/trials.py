@@ -148,6 +148,31 @@ def ablation_trials(*, pending_last: bool = False) -> list[Trial]:
     return trials
 
 
+RUNTIME_SETTINGS = {"device": "cpu", "batch": 64, "resolution": 16, "mode": "infer",
+                    "precision": "fp32", "channels_last": True, "compile": False, "warmup": 3,
+                    "iters": 10}  # fmt: skip
+
+
+def runtime_trials(n: int = 8, *, noise: float = 0.02, seed: int = 0) -> list[Trial]:
+    """Profile trials as the runtime_correlation planner and the runner make them: the
+    runtime (ms per batch) is linear in activations, with `noise` relative scatter."""
+    rng = np.random.default_rng(seed)
+    trials = []
+    for i in range(n):
+        spec, design = _anynet(rng, shared=False)
+        c = count(spec)
+        runtime = (2e-4 * c.acts + 0.5) * (1 + noise * rng.normal())
+        metrics = {"runtime_ms": runtime, "runtime_p95_ms": 1.1 * runtime,
+                   "images_per_s": 64e3 / runtime, "threads": 2, "device": "cpu",
+                   "device_name": "test cpu", "peak_memory_bytes": 10**6, "steps": 10}  # fmt: skip
+        trials.append(trial_record(
+            trial_id=i, kind="profile", group="anynet_xa", spec=to_dict(spec),
+            spec_id=spec_id(spec), recipe=dict(RUNTIME_SETTINGS), epochs=0, design=design,
+            flops=c.flops, params=c.params, acts=c.acts, precision="fp32", metrics=metrics,
+        ))  # fmt: skip
+    return trials
+
+
 def study_record(planner: str, trials) -> dict:
     """The study record the ledger holds (`Store.study()`)."""
     return {

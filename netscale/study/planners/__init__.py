@@ -8,6 +8,8 @@ scaling          rule-vs-rule at matched FLOPs, or a width x depth x resolution 
                  optionally at several epoch budgets (ResNet-RS sec. 7's regimes)
 compound_search  EfficientNet sec. 3.3 step 1: phi=1 under alpha*beta^2*gamma^2 ~ 2
 ablation         the ResNet-RS additive ladder (Table 1), each step on top of the last
+runtime_correlation  RegNet sec. 5 (Fig. 12): measured runtime of n sampled models against
+                 their flops, activations and params (profile trials: no training, no data)
 
 The config, the report and the recommendation reach a planner only through `PLANNERS`
 (`get_planner`); a new planner is a module with a `Planner` subclass, registered below.
@@ -23,17 +25,19 @@ from netscale.study.planners.ablation import LADDER, Ablation
 from netscale.study.planners.base import DataShape, Planner, small_image_stem
 from netscale.study.planners.compound_search import CompoundSearch
 from netscale.study.planners.design_space import DesignSpace
+from netscale.study.planners.runtime import RuntimeCorrelation
 from netscale.study.planners.scaling import Scaling
 from netscale.study.records import StudyConfig, StudyConfigError, Trial, TrialPlan
 from netscale.study.report_parts import Section
 from netscale.study.statistics import AnalysisError
 
 PLANNERS: dict[str, Planner] = {
-    p.name: p for p in (DesignSpace(), Scaling(), CompoundSearch(), Ablation())
+    p.name: p
+    for p in (DesignSpace(), Scaling(), CompoundSearch(), Ablation(), RuntimeCorrelation())
 }
 
-__all__ = ["LADDER", "PLANNERS", "DataShape", "Planner", "get_planner", "plan", "recommend",
-           "report_images", "report_sections", "small_image_stem"]  # fmt: skip
+__all__ = ["LADDER", "PLANNERS", "DataShape", "Planner", "get_planner", "needs_data", "plan",
+           "recommend", "report_images", "report_sections", "small_image_stem"]  # fmt: skip
 
 
 def get_planner(name: Any) -> Planner:
@@ -43,9 +47,22 @@ def get_planner(name: Any) -> Planner:
     return PLANNERS[name]
 
 
-def plan(config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
-    """The trials of `config`, in order; errors name the config key."""
-    trials = get_planner(config.planner).plan(config, shape)
+def needs_data(config: StudyConfig) -> bool:
+    """Whether planning and running `config`'s study need its data set (False for a planner
+    of profile trials)."""
+    return get_planner(config.planner).needs_data
+
+
+def plan(config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
+    """The trials of `config`, in order; errors name the config key. `shape` (the data's
+    classes and channels) may be None only for a planner that uses no data."""
+    planner = get_planner(config.planner)
+    if shape is None and planner.needs_data:
+        raise StudyConfigError(
+            f"{config.name}: the {planner.name} planner trains its trials, so planning it "
+            "needs the shape of the data (a DataShape: classes and channels)"
+        )
+    trials = planner.plan(config, shape)
     if not trials:
         raise StudyConfigError(f"{config.name}: the {config.planner} planner produced no trials")
     return trials

@@ -22,7 +22,7 @@ from netscale.training.recipe import load_recipe, recipe_to_dict
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DataShape:
-    """What a planner needs to know of the data: classes and image channels."""
+    """What a planner that trains needs to know of the data: classes and image channels."""
 
     num_classes: int
     in_width: int = 3
@@ -36,6 +36,9 @@ class Planner(ABC):
     name: ClassVar[str]  # the config's `planner:` value and the name of its section
     defaults: ClassVar[Mapping[str, Any]]  # every key of the section, with its default
     images: ClassVar[tuple[str, ...]]  # names of the PNGs its report sections may write
+    # False for a planner whose trials use no data (profile trials): it plans with shape
+    # None, and creating its study loads no data set.
+    needs_data: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"<planner {self.name}>"
@@ -55,8 +58,9 @@ class Planner(ABC):
         return {**copy.deepcopy(dict(self.defaults)), **config.section}
 
     @abstractmethod
-    def plan(self, config: StudyConfig, shape: DataShape) -> list[TrialPlan]:
-        """The study's trials, in order, fixed and seeded; errors name the config key."""
+    def plan(self, config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
+        """The study's trials, in order, fixed and seeded; errors name the config key.
+        `shape` is None only for a planner with `needs_data = False`."""
 
     @abstractmethod
     def sections(
@@ -96,6 +100,35 @@ def make_trial(
         recipe=recipe,
         seed=config.seed if seed is None else seed,
         epochs=epochs,
+        flops=cx.flops,
+        params=cx.params,
+        acts=cx.acts,
+        design=design,
+        meta=meta or {},
+    )
+
+
+def make_profile_trial(
+    config: StudyConfig,
+    spec: NetSpec,
+    group: str,
+    *,
+    design: dict[str, float],
+    settings: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+) -> TrialPlan:
+    """One profile trial: `spec` measured with `netscale.profiling.profile(**settings)` (kept
+    as the trial's `recipe`); its complexity is counted at the spec's own resolution, the
+    one it is measured at."""
+    cx = count(spec)
+    return TrialPlan(
+        kind="profile",
+        group=group,
+        spec=to_dict(spec),
+        spec_id=spec_id(spec),
+        recipe=dict(settings),
+        seed=config.seed,
+        epochs=0,
         flops=cx.flops,
         params=cx.params,
         acts=cx.acts,

@@ -28,7 +28,8 @@ DIGITS = DataShape(num_classes=10, in_width=1)
 
 
 def test_every_planner_is_registered_under_its_name():
-    assert list(PLANNERS) == ["design_space", "scaling", "compound_search", "ablation"]
+    assert list(PLANNERS) == ["design_space", "scaling", "compound_search", "ablation",
+                              "runtime_correlation"]  # fmt: skip
     for name, planner in PLANNERS.items():
         assert isinstance(planner, Planner) and planner.name == name
         assert planner.defaults and planner.images
