@@ -18,6 +18,7 @@ SCHEDULES = ("cosine", "exponential", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 PROGRESSIVE = ("none", "paper", "code")
 CROPS = ("pad", "resized")
+RANDAUG_OPS = ("tf", "timm")
 
 
 class RecipeError(ValueError):
@@ -62,6 +63,8 @@ class Recipe:
     flip: bool = False
     randaug_layers: int = 0
     randaug_magnitude: float = 0.0
+    randaug_ops: str = "tf"  # op set and magnitude scale (RANDAUG_OPS; data/randaugment.py)
+    randaug_magnitude_std: float = 0.0  # per-op Gaussian noise on the magnitude (timm mstd)
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     random_erasing: float = 0.0  # probability per image (Zhong et al. 2020)
@@ -77,6 +80,9 @@ class Recipe:
     min_dropout_rate: float = 0.1
     precision: str = "auto"  # "auto": a fixed rule of device and spec (docs/precision.md)
     channels_last: bool = True
+    bn_momentum: float | None = None  # torch's meaning (TF's decay 0.99 is 0.01); None: 0.1
+    bn_eps: float | None = None  # None: the model spec's norm_eps
+    ema_warmup: bool = False  # EMA decay min(ema_decay, (1 + t) / (10 + t)) at step t
     compile: bool = False
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only; no-op for one process)
     eval_batch_size: int = 512
@@ -90,6 +96,11 @@ class Recipe:
         _choice("precision", self.precision, PRECISIONS)
         _choice("progressive", self.progressive, PROGRESSIVE)
         _choice("crop", self.crop, CROPS)
+        _choice("randaug_ops", self.randaug_ops, RANDAUG_OPS)
+        for name in ("bn_momentum", "bn_eps"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value < 1.0:
+                raise RecipeError(f"{name}={value!r} is invalid: must lie in (0, 1), or null")
         for name in ("crop_min_scale", "eval_crop_fraction"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must lie in (0, 1]")
@@ -118,6 +129,7 @@ class Recipe:
             "cutmix_alpha",
             "crop_padding",
             "randaug_layers",
+            "randaug_magnitude_std",
         ):
             if getattr(self, name) < 0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be >= 0")
