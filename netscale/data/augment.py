@@ -39,11 +39,12 @@ import torch
 import torch.nn.functional as F
 
 from netscale.data.boxes import RRC_ATTEMPTS, center_box, crop_boxes
-from netscale.data.randaugment import MAX_MAGNITUDE, rand_augment
+from netscale.data.randaugment import RANDAUG_OPS, rand_augment
 
 __all__ = ["AugmentConfig", "eval_batch", "train_batch"]
 
 RANDAUG_CHUNKS = 8  # independent RandAugment op draws per batch
+RANDAUG_MAX_MAGNITUDE = 30.0  # accepted bound: the scale's nominal maximum is 10 (TF, timm)
 CROP_MODES = ("reflect", "zeros")
 CROPS = ("pad", "resized")
 ERASE_AREA = (0.02, 1 / 3)  # random erasing: area fraction range (timm's default)
@@ -57,7 +58,9 @@ class AugmentConfig:
     crop_padding: int = 0  # pixels of padding for the random crop, 0 = off
     flip: bool = False  # random horizontal flip with p=0.5
     randaug_layers: int = 0  # RandAugment ops per image, 0 = off
-    randaug_magnitude: float = 0.0  # on torchvision's 0..30 scale
+    randaug_magnitude: float = 0.0  # TF / timm scale: nominal max 10; "tf" extrapolates up to 30
+    randaug_ops: str = "tf"  # op set and level mapping: "tf" or "timm" (data/randaugment.py)
+    randaug_magnitude_std: float = 0.0  # Gaussian noise on the magnitude per op (timm's mstd)
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup, 0 = off
     cutmix_alpha: float = 0.0  # Beta(alpha, alpha) CutMix, 0 = off
     label_smoothing: float = 0.0  # probability mass spread over all classes
@@ -70,7 +73,9 @@ class AugmentConfig:
         checks = {
             "crop_padding": self.crop_padding >= 0,
             "randaug_layers": self.randaug_layers >= 0,
-            "randaug_magnitude": 0.0 <= self.randaug_magnitude <= MAX_MAGNITUDE,
+            "randaug_magnitude": 0.0 <= self.randaug_magnitude <= RANDAUG_MAX_MAGNITUDE,
+            "randaug_ops": self.randaug_ops in RANDAUG_OPS,
+            "randaug_magnitude_std": self.randaug_magnitude_std >= 0.0,
             "mixup_alpha": self.mixup_alpha >= 0.0,
             "cutmix_alpha": self.cutmix_alpha >= 0.0,
             "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
@@ -80,7 +85,8 @@ class AugmentConfig:
             "random_erasing": 0.0 <= self.random_erasing <= 1.0,
         }
         allowed = {
-            "randaug_magnitude": "in [0, 30]",
+            "randaug_magnitude": "in [0, 30] (the TF / timm scale, nominal maximum 10)",
+            "randaug_ops": f"one of {RANDAUG_OPS}",
             "label_smoothing": "in [0, 1)",
             "crop_mode": f"one of {CROP_MODES}",
             "crop": f"one of {CROPS}",
@@ -139,6 +145,8 @@ def _per_image(
         magnitude=config.randaug_magnitude,
         generator=generator,
         num_chunks=RANDAUG_CHUNKS,
+        ops=config.randaug_ops,
+        magnitude_std=config.randaug_magnitude_std,
     )
 
 

@@ -91,7 +91,13 @@ def sample_train(image: torch.Tensor, index: int, s: SampleSettings) -> torch.Te
     if c.flip:
         x = random_flip(x, generator=g)
     x = rand_augment(
-        x, num_layers=c.randaug_layers, magnitude=c.randaug_magnitude, generator=g, num_chunks=1
+        x,
+        num_layers=c.randaug_layers,
+        magnitude=c.randaug_magnitude,
+        generator=g,
+        num_chunks=1,
+        ops=c.randaug_ops,
+        magnitude_std=c.randaug_magnitude_std,
     )
     return x[0]
 

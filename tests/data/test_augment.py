@@ -121,6 +121,12 @@ def test_mixup_and_cutmix_mix_targets():
 def test_config_validation():
     with pytest.raises(ValueError, match="randaug_magnitude"):
         AugmentConfig(randaug_magnitude=31)
+    with pytest.raises(
+        ValueError, match=r"randaug_ops='torchvision' must be one of \('tf', 'timm'\)"
+    ):
+        AugmentConfig(randaug_ops="torchvision")
+    with pytest.raises(ValueError, match="randaug_magnitude_std"):
+        AugmentConfig(randaug_magnitude_std=-0.5)
     with pytest.raises(ValueError, match="crop_mode"):
         AugmentConfig(crop_mode="edge")
     images, _ = _batch()
@@ -189,3 +195,43 @@ def test_sampled_batches_skip_the_per_image_steps():
     sampled, _ = train_batch(x, y, config=cfg, generator=torch.Generator(), sampled=True, **kw)
     plain, _ = train_batch(x, y, config=AugmentConfig(), generator=torch.Generator(), **kw)
     assert torch.equal(sampled, plain)
+
+
+def test_randaugment_settings_reach_rand_augment(monkeypatch):
+    """train_batch, sample_train and the trainer's augment_config pass the op set and the
+    magnitude noise through (as recipe fields randaug_ops / randaug_magnitude_std)."""
+    import netscale.data.augment as augment
+    import netscale.data.transforms as transforms
+    from netscale.training.epoch import augment_config
+    from netscale.training.recipe import Recipe
+    from netscale.training.schedule import Stage
+
+    seen = []
+
+    def spy(images, **kw):
+        seen.append({k: kw[k] for k in ("num_layers", "magnitude", "ops", "magnitude_std")})
+        return images
+
+    monkeypatch.setattr(augment, "rand_augment", spy)
+    monkeypatch.setattr(transforms, "rand_augment", spy)
+    recipe = Recipe(randaug_layers=2, randaug_magnitude=9.0, randaug_ops="timm",
+                    randaug_magnitude_std=0.5)  # fmt: skip
+    stage = Stage(start=0, resolution=12, dropout_rate=None, randaug_magnitude=7.0,
+                  mixup_alpha=0.0)  # fmt: skip
+    config = augment_config(recipe, stage)
+    _run(config, seed=0)
+    settings = transforms.SampleSettings(config=config, resolution=12, seed=0, epoch=0)
+    transforms.sample_train(_batch(n=1)[0][0], 0, settings)
+    want = {"num_layers": 2, "magnitude": 7.0, "ops": "timm", "magnitude_std": 0.5}
+    assert seen == [want, want]
+
+
+def test_randaugment_op_sets_differ():
+    tf = AugmentConfig(randaug_layers=2, randaug_magnitude=9)
+    timm = AugmentConfig(randaug_layers=2, randaug_magnitude=9, randaug_ops="timm")
+    noisy = AugmentConfig(randaug_layers=2, randaug_magnitude=9, randaug_ops="timm",
+                          randaug_magnitude_std=0.5)  # fmt: skip
+    x_tf, _ = _run(tf, seed=0)
+    x_timm, _ = _run(timm, seed=0)
+    assert not torch.equal(x_tf, x_timm)
+    assert torch.equal(_run(noisy, seed=0)[0], _run(noisy, seed=0)[0])
