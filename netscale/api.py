@@ -57,7 +57,10 @@ def import_weights(
     strict=True: every model key must come from the checkpoint and every checkpoint key be
     used; strict=False skips keys found on one side only. Shapes must match either way.
     Raises `netscale.build.WeightImportError` (a ValueError) listing missing, unexpected
-    and wrongly shaped keys. Returns `model`.
+    and wrongly shaped keys. The model also takes the source model's BatchNorm / LayerNorm
+    epsilons, in its layers and in `model.spec` (`norm_eps`, `layer_norm_eps`), so that its
+    outputs equal the source model's: timm's efficientnetv2_* use 1e-5 where netscale's
+    EfficientNetV2 uses the official 1e-3. Returns `model`.
     """
     from netscale.build.weights import import_weights as _import
 

@@ -174,8 +174,8 @@ Exact definitions (docstrings hold the same):
 - `v2_depth(spec, mult, from_stage=len(stages) // 2)`, EfficientNetV2 sec. 3.3 ("add more
   layers to later stages"): the round(N (mult - 1)) blocks a uniform multiplier would add
   all go to stages[from_stage:], one at a time, each to the stage with the largest
-  base depth / (current depth + 1) (D'Hondt's divisor method: proportional, never removes
-  a block as mult grows).
+  base depth / (current depth + 1/2) (Sainte-Laguë / Webster: each stage's share rounded
+  to the nearest block; never removes a block as mult grows).
 - `compound_v2(spec, phi, ..., max_res=480)`, EfficientNetV2 sec. 3.3: `compound` with
   depth from `v2_depth(alpha^phi)` and the resolution capped at 480 px
   (`cap_resolution`; never below the base's own resolution).
@@ -183,7 +183,8 @@ Exact definitions (docstrings hold the same):
   the nominal FLOPs are 2^s x the base's; resolution x 2^(s/8) supplies a quarter of that
   growth (+9% px per doubling, against +16% under EfficientNet's gamma: "increase
   resolution more slowly"); the rest, g = 2^(3s/4), goes to depth in the "long" regime
-  (round(N (g - 1)) blocks over all stages, as `v2_depth` with from_stage 0) and to width
+  (round(N (g - 1)) blocks to the middle stages, all but the first and last, as the
+  paper's RS-270/350/420 grow) and to width
   x sqrt(g) in the "short" one. `resnet_rs_path(spec, regime, steps)` returns the specs
   at 2x, 4x, ... 2^steps x the base's FLOPs, each fitted within 5%, so the two regimes
   compare at matched FLOPs.

@@ -4,15 +4,16 @@ Each source library names its parameters its own way; a table of regex rules per
 (netscale/build/weight_rules.py) renames every checkpoint key into netscale's layout
 (stem.*, stages.{i}.{j}.*, head.*). The translated dict is then checked key by key and
 shape by shape against the model before anything is loaded, so a wrong checkpoint fails
-with a list of what differs instead of loading half a network.
+with a list of what differs instead of loading half a network. The model then takes the
+source model's norm epsilons too (`adopt_source_eps`): a checkpoint does not record them,
+and outputs equal the source model's only with them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from netscale.build.builder import Net
+from netscale.build.counterparts import source_norm_eps
 from netscale.build.weight_rules import (
     TIMM_CONVNEXT,
     TIMM_REGNET,
@@ -38,16 +40,8 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Training checkpoints (timm's train.py, torchvision's references) nest the weights.
 _WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema")
 _MAX_LISTED = 8  # keys listed per kind of mismatch in an error message
-# Norm epsilons of the source models (read from their builders): torch's BatchNorm default
-# 1e-5 and LayerNorm 1e-6 (timm's ConvNeXt and CoAtNet, torchvision's ConvNeXt), except
-# torchvision's EfficientNet-B5..B7 and EfficientNetV2, which use BN eps 1e-3 as the official
-# TF code. A state dict does not record an epsilon, yet a different one shifts every output.
-# norm -> (module class, the spec field that sets it, default epsilon)
-_NORMS = {
-    "BatchNorm": (torch.nn.BatchNorm2d, "norm_eps", 1e-5),
-    "LayerNorm": (torch.nn.LayerNorm, "layer_norm_eps", 1e-6),
-}
-_SOURCE_EPS = (("torchvision", re.compile(r"efficientnet_(b[5-7]|v2_\w+)"), "BatchNorm", 1e-3),)
+# BatchNorm and LayerNorm layers, by the spec field that sets their epsilon
+_NORM_FIELDS = ((torch.nn.BatchNorm2d, "norm_eps"), (torch.nn.LayerNorm, "layer_norm_eps"))
 _FAMILIES = (
     "ResNet, ResNet-D, ResNet-RS, RegNet X/Y, EfficientNet, EfficientNetV2, ConvNeXt and CoAtNet"
 )
@@ -215,35 +209,25 @@ def key_rules(spec: NetSpec, source: str) -> KeyRules:
     return resnet_rules(spec)
 
 
-def _check_norm_eps(model: Net, source: str) -> None:
-    """Warn when a registered model's BatchNorm or LayerNorm layers normalize with another
-    epsilon than its source counterpart's (read from the built layers, not the spec)."""
-    spec = model.spec
-    if spec.name not in list_models():
-        return
-    theirs = getattr(model_info(spec.name), source)
-    for norm, (cls, field, default) in _NORMS.items():
-        eps = next(
-            (e for s, p, n, e in _SOURCE_EPS if (s, n) == (source, norm) and p.fullmatch(theirs)),
-            default,
-        )
-        ours = {m.eps for m in model.modules() if isinstance(m, cls)}
-        wrong = sorted(e for e in ours if not math.isclose(e, eps, rel_tol=1e-6))
-        if not wrong:
-            continue
-        value = getattr(spec, field)
-        fix = (
-            f"create the model with {field}={eps:g} to match them"
-            if not math.isclose(value, eps, rel_tol=1e-6)
-            else f"its {field} is {value:g}, but not all of its {norm} layers use it"
-        )
-        warnings.warn(
-            f"{source}'s {theirs} normalizes with {norm} eps={eps:g}, this model with "
-            f"eps={', '.join(f'{e:g}' for e in wrong)} ({field}={value:g}): outputs will "
-            f"differ slightly from the source model's; {fix}",
-            UserWarning,
-            stacklevel=3,
-        )
+def adopt_source_eps(model: Net, source: str) -> Net:
+    """Make `model` normalize as `source`'s model of its architecture does: every BatchNorm
+    and LayerNorm takes that model's epsilon (`counterparts.source_norm_eps`), and
+    `model.spec` says so (`norm_eps`, `layer_norm_eps`; a field changes only where the model
+    has layers of its kind). A state dict does not record an epsilon, yet a different one
+    shifts every output: timm's `efficientnetv2_*` use BN eps 1e-5 where netscale's
+    EfficientNetV2 (as the official code) uses 1e-3, torchvision's EfficientNet-B5..B7 1e-3
+    where netscale's uses 1e-5. Returns `model`."""
+    eps = source_norm_eps(model.spec, source)
+    changes = {}
+    for cls, field in _NORM_FIELDS:
+        norms = [m for m in model.modules() if isinstance(m, cls)]
+        for m in norms:
+            m.eps = eps[field]
+        if norms and getattr(model.spec, field) != eps[field]:
+            changes[field] = eps[field]
+    if changes:
+        model.spec = dataclasses.replace(model.spec, **changes)
+    return model
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -342,8 +326,10 @@ def import_weights(
 
     strict=True: every key of the model must come from the checkpoint and every checkpoint
     key must be used. strict=False: keys on one side only are skipped. Shapes must match
-    either way. Raises `WeightImportError` listing what differs; returns `model`. Warns
-    (UserWarning) when the registered source model's norm epsilon differs from ours.
+    either way. Raises `WeightImportError` listing what differs, leaving `model` as it was.
+    Otherwise loads the weights and sets the norm epsilons of `model` and of `model.spec`
+    to the source model's (`adopt_source_eps`), so that its outputs equal the source
+    model's; returns `model`.
     """
     if not isinstance(model, Net):
         raise TypeError(f"import_weights() needs a netscale Net, got {type(model).__name__}")
@@ -367,6 +353,5 @@ def import_weights(
     if shapes or (strict and (missing or extra)):
         name = model.spec.name or "the model"
         raise WeightImportError(_mismatch_message(name, missing, extra, shapes))
-    _check_norm_eps(model, source)
     model.load_state_dict({k: v for k, v in translated.items() if k in expected}, strict=strict)
-    return model
+    return adopt_source_eps(model, source)

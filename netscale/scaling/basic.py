@@ -5,7 +5,7 @@ EfficientNet (Tan & Le 2019, sec. 3.2) scales a network along three dimensions; 
 released models B1-B7 are B0 passed through `width` and `depth` with the multipliers of
 the paper's Table 2 / official code, so netscale defines them the same way. `grow_depth`
 is the depth mechanism of EfficientNetV2's `v2_depth` (later stages only) and of
-ResNet-RS's depth-first path (all stages).
+ResNet-RS's depth-first path (the middle stages).
 """
 
 from __future__ import annotations
@@ -108,32 +108,56 @@ def check_stage(spec: NetSpec, index: object, name: str = "from_stage") -> int:
 
 def _apportion(depths: list[int], extra: int) -> list[int]:
     """`depths` with `extra` blocks added one at a time, each to the stage with the largest
-    base depth / (current depth + 1), ties to the later stage (D'Hondt's divisor method):
-    counts grow in proportion to the base depths and never drop as `extra` grows."""
+    base depth / (current depth + 1/2), ties to the later stage: Sainte-Lague's divisor
+    method (Webster's rounding), so each stage ends at its proportional share of the total
+    rounded to the nearest block (D'Hondt's divisor, current depth + 1, rounds down and
+    favours the deepest stage). A divisor method never takes a block back as `extra` grows."""
     current = list(depths)
-    heap = [(-d / (d + 1), -i) for i, d in enumerate(depths)]
+    heap = [(-d / (d + 0.5), -i) for i, d in enumerate(depths)]
     heapq.heapify(heap)
     for _ in range(extra):
         _, neg_i = heapq.heappop(heap)
         i = -neg_i
         current[i] += 1
-        heapq.heappush(heap, (-depths[i] / (current[i] + 1), neg_i))
+        heapq.heappush(heap, (-depths[i] / (current[i] + 0.5), neg_i))
     return current
 
 
-def grow_depth(spec: NetSpec, mult: float, from_stage: int = 0) -> NetSpec:
+def _check_stop(spec: NetSpec, first: int, to_stage: object) -> int:
+    n = len(spec.stages)
+    if to_stage is None:
+        return n
+    bad = isinstance(to_stage, bool) or not isinstance(to_stage, int)
+    if bad or not first < to_stage <= n:
+        raise SpecError(
+            f"to_stage={to_stage!r} is invalid: expected None or an integer in "
+            f"{first + 1}..{n} (the stages grown are stages[from_stage:to_stage])"
+        )
+    return to_stage
+
+
+def grow_depth(
+    spec: NetSpec, mult: float, from_stage: int = 0, to_stage: int | None = None
+) -> NetSpec:
     """`spec` with round(N * (mult - 1)) more blocks (N: its blocks in all), the blocks a
-    uniform depth multiplier would add, all going to stages[from_stage:], one at a time in
-    proportion to their depths (`_apportion`). Each step adds one block, so FLOPs grow in
-    fine steps and never decrease as `mult` (>= 1) grows; earlier stages keep their depth.
+    uniform depth multiplier would add, all going to stages[from_stage:to_stage] (to_stage
+    None: through the last), one at a time in proportion to their depths (`_apportion`).
+    Each step adds one block, so FLOPs grow in fine steps and never decrease as `mult`
+    (>= 1) grows; the other stages keep their depth.
     """
     check_number("depth mult", mult, minimum=1.0)
     first = check_stage(spec, from_stage)
+    stop = _check_stop(spec, first, to_stage)
     extra = round(spec.num_blocks * (mult - 1.0))
     if extra == 0:
         return spec
-    late = _apportion([s.depth for s in spec.stages[first:]], extra)
-    stages = spec.stages[:first] + tuple(
-        dataclasses.replace(s, depth=d) for s, d in zip(spec.stages[first:], late, strict=True)
+    grown = _apportion([s.depth for s in spec.stages[first:stop]], extra)
+    stages = (
+        spec.stages[:first]
+        + tuple(
+            dataclasses.replace(s, depth=d)
+            for s, d in zip(spec.stages[first:stop], grown, strict=True)
+        )
+        + spec.stages[stop:]
     )
     return dataclasses.replace(spec, stages=stages)

@@ -10,9 +10,22 @@ qualitatively; `resnet_rs_scale` is netscale's exact rule built on them:
     res_rate = 1/8, i.e. +9% px per FLOPs doubling and a quarter of the FLOPs growth
     (EfficientNet's gamma = 1.15 per 1.92x supplies 43% of it, +16% px per doubling);
   - the primary dimension supplies the rest, g = 2^((1 - 2 * res_rate) * s): depth x g
-    ("long" regime; `grow_depth`: round(N * (g - 1)) blocks added one at a time over all
-    stages in proportion to their depths, so FLOPs move in one-block steps), or width x
-    sqrt(g) ("short" regime; FLOPs grow as width^2; widths to multiples of 8).
+    ("long" regime; `grow_depth`: round(N * (g - 1)) blocks added one at a time to the
+    middle stages, all but the first and last, in proportion to their depths, so FLOPs
+    move in one-block steps), or width x sqrt(g) ("short" regime; FLOPs grow as width^2;
+    widths to multiples of 8).
+
+Depth goes to the middle stages because the paper's deeper models put it there. The block
+counts of ResNet-RS-50..420 (official code: tensorflow/tpu models/official/resnet/
+resnet_model.py, `model_params`; timm's `resnetrs*` the same) are [3, 4, 6, 3],
+[3, 4, 23, 3], [3, 8, 36, 3], [3, 24, 36, 3], [4, 29, 53, 4], [4, 36, 72, 4] and
+[4, 44, 87, 4]: the first and last stages hold 3-4 blocks while the middle two grow from
+10 to 131. The rule reproduces two of these steps exactly: RS-50 -> RS-200 (4 : 6 is
+24 : 36) and RS-350 -> RS-420 (36 : 72 plus 23 blocks, each share rounded to the nearest,
+is 44 : 87). No proportional rule gives the others, whose stage ratios change from size to
+size: RS-101 and RS-152 (He et al.'s depths) deepen the third stage almost alone, RS-200
+the second, RS-270 adds a block to the first and last stages and RS-350 moves the middle
+ratio to 1 : 2 (tests/scaling/test_resnet_rs.py checks both).
 
 Pure spec -> spec; no torch.
 """
@@ -43,15 +56,24 @@ def _check(position: float, regime: str, res_rate: float) -> None:
         )
 
 
+def middle_stages(spec: NetSpec) -> tuple[int, int]:
+    """(from_stage, to_stage) of the stages the "long" regime deepens: all but the first and
+    last (ResNet-RS-270..420 keep those at 4 blocks and grow the middle two), or all stages
+    of a spec with fewer than three."""
+    n = len(spec.stages)
+    return (1, n - 1) if n >= 3 else (0, n)
+
+
 def resnet_rs_scale(
     spec: NetSpec, position: float, regime: str = "long", res_rate: float = RES_RATE
 ) -> NetSpec:
     """`spec` at `position` s on a ResNet-RS scaling path (Bello et al. 2021, sec. 7): depth
     x 2^((1 - 2r)s) for regime "long", width x 2^((1 - 2r)s / 2) for "short", and resolution
     x 2^(rs) in both, r = `res_rate`; nominal FLOPs 2^s x the base's (module docstring).
-    Depth grows one block at a time (`grow_depth`), widths round to multiples of 8,
-    resolutions to multiples of 8 px. Realized FLOPs fall short of nominal in the "long"
-    regime, as added blocks are cheaper than a stage's first (ResNet-50: 0.87x at s=3);
+    Depth grows one block at a time in the middle stages (`middle_stages`, `grow_depth`),
+    widths round to multiples of 8, resolutions to multiples of 8 px. Realized FLOPs fall
+    short of nominal in the "long" regime, as added blocks are cheaper than a stage's first
+    (ResNet-50: 0.87x at s=3);
     `resnet_rs_path` and `scale_to` fit the position to the FLOPs instead.
     """
     _check(position, regime, res_rate)
@@ -60,7 +82,7 @@ def resnet_rs_scale(
     grow = 2.0 ** ((1.0 - 2.0 * res_rate) * position)  # FLOPs from depth or width
     res_mult = 2.0 ** (res_rate * position)
     if regime == "long":
-        return grow_depth(scale_dims(spec, res_mult=res_mult), grow)
+        return grow_depth(scale_dims(spec, res_mult=res_mult), grow, *middle_stages(spec))
     return scale_dims(spec, width_mult=grow**0.5, res_mult=res_mult)
 
 

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 import netscale
+from netscale.build import Net, build
 from netscale.build.weights import (
     WeightImportError,
     import_weights,
@@ -20,6 +21,7 @@ from netscale.build.weights import (
 timm = pytest.importorskip("timm")
 torchvision = pytest.importorskip("torchvision")
 
+_NORMS = (torch.nn.BatchNorm2d, torch.nn.LayerNorm)
 # (source, netscale name, source model name)
 PAIRS = [
     ("timm", "resnet_18", "resnet18"),
@@ -34,22 +36,20 @@ PAIRS = [
     ("torchvision", "regnet_y_400mf", "regnet_y_400mf"),
     ("timm", "efficientnet_b0", "efficientnet_b0"),
     ("timm", "efficientnet_b3", "efficientnet_b3"),
-    ("timm", "efficientnet_v2_s", "efficientnetv2_s"),
+    ("timm", "efficientnet_v2_s", "efficientnetv2_s"),  # BN eps 1e-5, ours 1e-3
+    ("timm", "efficientnet_v2_m", "efficientnetv2_m"),
     ("torchvision", "efficientnet_b0", "efficientnet_b0"),
     ("torchvision", "efficientnet_b3", "efficientnet_b3"),
+    ("torchvision", "efficientnet_b5", "efficientnet_b5"),  # BN eps 1e-3, ours 1e-5
     ("torchvision", "efficientnet_v2_s", "efficientnet_v2_s"),
     ("timm", "convnext_atto", "convnext_atto"),  # conv_mlp: its MLP is two 1x1 convs
     ("timm", "convnext_tiny", "convnext_tiny"),
     ("torchvision", "convnext_tiny", "convnext_tiny"),
     ("timm", "coatnet_0", "coatnet_0_224"),
 ]
-# Build options that match a source model: timm's efficientnetv2_* normalize with BN eps
-# 1e-5, ours (as the official code and torchvision) with 1e-3. CoAtNet's relative-position
-# tables are sized from the feature maps, so both sides are built for 64 px (fast).
-BUILD_OPTIONS = {
-    ("timm", "efficientnet_v2_s"): {"norm_eps": 1e-5},
-    ("timm", "coatnet_0"): {"resolution": 64},
-}
+# CoAtNet's relative-position tables are sized from the feature maps, so both sides are
+# built for 64 px (fast). Nothing else: the import sets the source's norm epsilons.
+BUILD_OPTIONS = {("timm", "coatnet_0"): {"resolution": 64}}
 SOURCE_OPTIONS = {("timm", "coatnet_0_224"): {"img_size": 64}}
 
 
@@ -114,11 +114,20 @@ def assert_same_outputs(reference: torch.nn.Module, model: torch.nn.Module) -> N
     assert actual.shape == expected.shape
     assert (expected[0] - expected[1]).abs().max() > 1e-3  # not a constant function
     assert expected.std() > 1e-3
-    assert (actual - expected).abs().max().item() <= 1e-5
+    scale = expected.abs().max().item()
+    assert (actual - expected).abs().max().item() <= 1e-5 * scale
 
 
-# a norm epsilon warning here means a wrong pairing
-@pytest.mark.filterwarnings("error:.*normalizes with:UserWarning")
+def norm_eps(model: torch.nn.Module) -> dict[str, float]:
+    return {k: m.eps for k, m in model.named_modules() if isinstance(m, _NORMS)}
+
+
+def assert_spec_eps_is_built(model: Net) -> None:
+    """Every norm layer's epsilon is the one `model.spec` builds it with."""
+    with torch.device("meta"):
+        assert norm_eps(model) == norm_eps(build(model.spec))
+
+
 @pytest.mark.parametrize(
     ("source", "ours", "theirs"),
     PAIRS,
@@ -131,6 +140,8 @@ def test_outputs_match_source_model(source: str, ours: str, theirs: str) -> None
     assert import_weights(model, state_dict, source=source) is model
     assert list(state_dict) == keys  # the caller's dict is left as it was
     assert_same_outputs(reference, model)
+    assert set(norm_eps(model).values()) == set(norm_eps(reference).values())
+    assert_spec_eps_is_built(model)
 
 
 def test_registry_counterparts_are_supported() -> None:
@@ -252,20 +263,26 @@ def test_efficientnet_of_other_size_lists_what_differs() -> None:
         with pytest.raises(WeightImportError, match=r"missing.*stages\.0\.1\.conv2\.weight"):
             import_weights(model, state_dict, source=source)
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        assert model.spec == netscale.get_spec("efficientnet_b1")  # epsilons untouched
     # B2 is also wider (x1.1): stage 2 has 48 channels, not 40; wrong shapes raise anyway.
     model = netscale.create_model("efficientnet_b2")
     with pytest.raises(WeightImportError, match=r"stages\.2\.0\.conv3\.weight checkpoint \(40,"):
         import_weights(model, state_dict, source="torchvision", strict=False)
 
 
-def test_efficientnet_bn_epsilon_mismatch_warns() -> None:
-    reference = source_model("torchvision", "efficientnet_b0")
+def test_import_sets_the_source_bn_epsilon() -> None:
+    reference = source_model("torchvision", "efficientnet_b0")  # BN eps 1e-5
     model = netscale.create_model("efficientnet_b0", norm_eps=1e-3)
-    with pytest.warns(
-        UserWarning, match=r"efficientnet_b0 .*eps=1e-05.*eps=0\.001.*norm_eps=1e-05"
-    ):
-        import_weights(model, reference.state_dict(), source="torchvision")
-    assert torch.equal(model.stem.conv.weight, reference.features[0][0].weight)  # loaded
+    import_weights(model, reference.state_dict(), source="torchvision")
+    assert model.spec.norm_eps == 1e-5
+    assert_spec_eps_is_built(model)
+    assert_same_outputs(reference, model)
+    # an unnamed spec takes the epsilons of the registered model of its architecture
+    spec = dataclasses.replace(netscale.get_spec("efficientnet_v2_s"), name="", resolution=64)
+    reference = source_model("timm", "efficientnetv2_s")
+    model = import_weights(netscale.create_model(spec), reference.state_dict())
+    assert model.spec.norm_eps == 1e-5
+    assert_same_outputs(reference, model)
 
 
 def test_efficientnet_sources_by_structure() -> None:
@@ -307,12 +324,14 @@ def test_convnext_of_other_size_lists_what_differs() -> None:
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_convnext_layer_norm_epsilon_mismatch_warns() -> None:
+def test_import_sets_the_source_layer_norm_epsilon_only() -> None:
     reference = source_model("timm", "convnext_atto")
-    model = netscale.create_model("convnext_atto", norm_eps=1e-5, layer_norm_eps=1e-5)
-    with pytest.warns(UserWarning, match=r"convnext_atto normalizes with LayerNorm eps=1e-06"):
-        import_weights(model, reference.state_dict())
-    assert torch.equal(model.stem.conv.weight, reference.stem[0].weight)  # loaded
+    model = netscale.create_model("convnext_atto", norm_eps=1e-3, layer_norm_eps=1e-5)
+    import_weights(model, reference.state_dict())
+    # no BatchNorm in a ConvNeXt: its norm_eps is left as it was
+    assert (model.spec.layer_norm_eps, model.spec.norm_eps) == (1e-6, 1e-3)
+    assert_spec_eps_is_built(model)
+    assert_same_outputs(reference, model)
 
 
 def test_coatnet_of_other_size_or_resolution_lists_what_differs() -> None:

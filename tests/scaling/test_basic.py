@@ -59,11 +59,27 @@ def test_grow_depth_adds_one_block_per_step_in_proportion():
     assert previous == [3, 14, 21, 10]  # 45 blocks as 4 : 6 : 3 would give 13.8, 20.8, 10.4
 
 
+def test_grow_depth_rounds_each_share_to_the_nearest_block_within_to_stage():
+    spec = netscale.get_spec("resnet_rs_350")  # 4, 36, 72, 4: 116 blocks
+    grown = grow_depth(spec, 1 + 23 / 116, from_stage=1, to_stage=3)
+    # 131 middle blocks as 36 : 72 are 43.67 : 87.33 (D'Hondt's divisor would give 43 : 88)
+    assert [s.depth for s in grown.stages] == [4, 44, 87, 4]
+    assert grow_depth(spec, 2.0, to_stage=4) == grow_depth(spec, 2.0)
+    first = grow_depth(spec, 2.0, to_stage=1)  # every new block in stage 0
+    assert [s.depth for s in first.stages] == [120, 36, 72, 4]
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda s: grow_depth(s, 0.5), "depth mult=0.5 is invalid: expected a finite number >= 1"),
         (lambda s: grow_depth(s, 2, from_stage=4), r"from_stage=4 is invalid: .* 0\.\.3"),
+        (
+            lambda s: grow_depth(s, 2, from_stage=1, to_stage=1),
+            r"to_stage=1 is invalid: expected None or an integer in 2\.\.4 \(the stages grown",
+        ),
+        (lambda s: grow_depth(s, 2, to_stage=5), r"to_stage=5 is invalid: .* 1\.\.4"),
+        (lambda s: grow_depth(s, 2, to_stage=2.0), r"to_stage=2\.0 is invalid"),
         (lambda s: check_stage(s, True), "from_stage=True is invalid"),
         (lambda s: check_stage(s, -1, "stage"), r"stage=-1 is invalid: .* 0\.\.3"),
     ],

@@ -1,5 +1,6 @@
 """ResNet-RS scaling strategies (sec. 7): depth first (long), width first (short), slow res."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,13 +8,30 @@ import pytest
 import netscale
 from netscale.complexity import count
 from netscale.scaling import resnet_rs_path, resnet_rs_scale, scale_to
-from netscale.spec import SpecError
+from netscale.scaling.resnet_rs import RES_RATE, middle_stages
+from netscale.spec import NetSpec, SpecError
+
+# Blocks per stage of ResNet-RS-50..420: the official code (tensorflow/tpu
+# models/official/resnet/resnet_model.py, `model_params`) and timm's `resnetrs*`.
+PUBLISHED = {
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+    200: [3, 24, 36, 3],
+    270: [4, 29, 53, 4],
+    350: [4, 36, 72, 4],
+    420: [4, 44, 87, 4],
+}
+# published size -> the smaller published size the "long" regime reproduces it from
+REPRODUCED_FROM = {200: 50, 420: 350}
 
 
 def test_long_regime_grows_depth_and_short_grows_width():
     base = netscale.get_spec("resnet_rs_50")
     long, short = resnet_rs_scale(base, 2, "long"), resnet_rs_scale(base, 2, "short")
     assert [s.width for s in long.stages] == [s.width for s in base.stages]
+    # the new blocks go to the middle stages, as in ResNet-RS-270..420
+    assert [s.depth for s in long.stages][::3] == [s.depth for s in base.stages][::3] == [3, 3]
     assert long.num_blocks == base.num_blocks + round(base.num_blocks * (2**1.5 - 1))
     assert [s.depth for s in short.stages] == [s.depth for s in base.stages]
     ratio = short.stages[-1].width / base.stages[-1].width
@@ -89,3 +107,29 @@ def test_res_rate_zero_keeps_resolution():
     scaled = resnet_rs_scale(base, 2, "short", res_rate=0.0)
     assert scaled.resolution == 224
     assert scaled.stages[0].width == 8 * round(256 * math.sqrt(4) / 8)
+
+
+def _long_to(base: NetSpec, blocks: int) -> list[int]:
+    """Depths along the "long" regime where `base` has grown to `blocks` blocks."""
+    position = math.log2(blocks / base.num_blocks) / (1 - 2 * RES_RATE)
+    return [s.depth for s in resnet_rs_scale(base, position, "long").stages]
+
+
+def test_long_regime_reproduces_the_published_depths_where_a_rule_can():
+    for size, depths in PUBLISHED.items():
+        assert [s.depth for s in netscale.get_spec(f"resnet_rs_{size}").stages] == depths
+    for size, depths in PUBLISHED.items():
+        for smaller in (d for d in PUBLISHED if d < size):
+            grown = _long_to(netscale.get_spec(f"resnet_rs_{smaller}"), sum(depths))
+            # RS-50 -> 200 (4 : 6 = 24 : 36) and 350 -> 420 (nearest shares of 36 : 72);
+            # the other sizes change their stage ratios, which no proportional rule does
+            assert (grown == depths) == (REPRODUCED_FROM.get(size) == smaller), (smaller, size)
+    assert _long_to(netscale.get_spec("resnet_rs_200"), 90) == [3, 34, 50, 3]  # RS-270: 4-29-53-4
+
+
+def test_middle_stages():
+    spec = netscale.get_spec("resnet_50")
+    assert middle_stages(spec) == (1, 3)
+    two = dataclasses.replace(spec, stages=spec.stages[:2])
+    assert middle_stages(two) == (0, 2)
+    assert [s.depth for s in resnet_rs_scale(two, 2, "long").stages] == [9, 11]  # 20 as 3 : 4
