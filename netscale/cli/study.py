@@ -1,8 +1,10 @@
-"""`netscale study run|status|report|export`: parse, call netscale.study.api, print.
+"""`netscale study plan|run|status|report|export`: parse, call netscale.study.api, print.
 
-`study run CONFIG --out DIR` is `netscale.study.api.run_study(load_config(CONFIG), DIR, ...)`;
-`study status DIR` is `api.status(DIR)`; `study report DIR` is `api.write_report(DIR)` plus
-`api.summary(DIR)`; `study export DIR` is `api.export(DIR)`.
+`study plan CONFIG` is `netscale.study.api.describe_plan(load_config(CONFIG))` (a table, or
+with --json the full plans; it runs nothing and creates nothing); `study run CONFIG --out
+DIR` is `api.run_study(load_config(CONFIG), DIR, ...)`; `study status DIR` is
+`api.status(DIR)`; `study report DIR` is `api.write_report(DIR)` plus `api.summary(DIR)`;
+`study export DIR` is `api.export(DIR)`.
 
 Exit codes of `study run`: 0 when every trial that ended, ended completed or diverged (a
 diverged trial is a result: that model does not train with that recipe); 1 when a trial
@@ -16,7 +18,8 @@ import argparse
 import sys
 from typing import Any
 
-from netscale.cli.format import Failed
+from netscale.cli.format import Failed, table
+from netscale.spec.io import json_text
 from netscale.study import api
 from netscale.study.config import list_examples
 from netscale.study.runner import WorkerError
@@ -28,11 +31,14 @@ def add_parser(commands: Any) -> None:
         "study", help="run a study (design space, scaling, ablation) and report it"
     )
     sub = study.add_subparsers(dest="action", required=True, parser_class=type(study))
+    examples = f"a shipped config: {', '.join(list_examples())}"
+    plan = sub.add_parser("plan", help="print a study's trials; runs and creates nothing")
+    plan.add_argument("config", nargs="?", default=None, help="study config YAML")
+    plan.add_argument("--example", default=None, help=examples)
+    plan.add_argument("--json", action="store_true", help="the full plans as JSON")
     run = sub.add_parser("run", help="create or resume a study and run its trials")
     run.add_argument("config", nargs="?", default=None, help="study config YAML")
-    run.add_argument(
-        "--example", default=None, help=f"a shipped config: {', '.join(list_examples())}"
-    )
+    run.add_argument("--example", default=None, help=examples)
     run.add_argument("--out", required=True, help="study directory (created, or resumed)")
     run.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
     run.add_argument("--backend", choices=api.RUN_BACKENDS, default="local")
@@ -57,6 +63,9 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> str | Failed:
     """Execute a parsed `study` command; returns the text to print (Failed: with an error
     line and exit code 1)."""
+    if args.action == "plan":
+        info = api.describe_plan(api.resolve_config(args.config, args.example))
+        return json_text(info, indent=2) if args.json else format_plan(info)
     if args.action == "status":
         return _format_status(api.status(args.dir))
     if args.action == "report":
@@ -100,6 +109,59 @@ def _run_study(args: argparse.Namespace) -> str | Failed:
             "(add --retry-failed to the run command to run them again)",
         )
     return "\n".join(lines)
+
+
+_NONE = object()  # a recipe field a trial's changes lack
+
+
+def format_plan(info: dict[str, Any]) -> str:
+    """`api.describe_plan`'s study as text: a head line, the recipe fields (beyond Recipe's
+    defaults) every trial shares, and one row per trial with the rest of them (and, for a
+    planner that records them, what each trial's step changes)."""
+    trials = info["trials"]
+    changes = [t["recipe_changes"] for t in trials]
+    common = {k: v for k, v in changes[0].items() if all(c.get(k, _NONE) == v for c in changes)}
+    data = f", data {info['data']}" if info["data"] else ""
+    head = f"study {info['name']!r} ({info['planner']}{data}): {info['planned']} trials planned"
+    kind = "recipe, beyond Recipe's defaults" if trials[0]["kind"] == "train" else "settings"
+    lines = [f"{head}; nothing was run or created",
+             f"every trial's {kind}: {_fields(common) or '(none)'}"]  # fmt: skip
+    steps = any("changes" in t["meta"] for t in trials)
+    rows = []
+    for t, c in zip(trials, changes, strict=True):
+        size = [f"{t['flops'] / 1e6:.1f}M", f"{t['params'] / 1e6:.2f}M"]
+        row = [t["index"], t["kind"], t["group"], t["seed"], t["epochs"], *size, t["spec_id"],
+               spec_summary(t["spec"])]  # fmt: skip
+        row += [_fields(t["meta"].get("changes", {})) or "-"] if steps else []
+        rows.append([*row, _fields({k: v for k, v in c.items() if k not in common}) or "-"])
+    cols = ["#", "kind", "group", "seed", "epochs", "flops", "params", "spec_id", "spec"]
+    cols += ["step changes"] if steps else []
+    return "\n".join([*lines, table([*cols, "recipe (beyond every trial's)"], rows)])
+
+
+def spec_summary(spec: dict[str, Any]) -> str:
+    """A spec (plain data) in one short line: name, blocks, depths, widths, resolution, and
+    SE, the stem and the shortcut where they are not the plain ones."""
+    stages = spec["stages"]
+    blocks = "/".join(dict.fromkeys(s["block"] for s in stages))
+    depths = ",".join(str(s["depth"]) for s in stages)
+    widths = ",".join(str(s["width"]) for s in stages)
+    res = spec["resolution"]
+    parts = [spec.get("name") or "", blocks, f"d={depths}", f"w={widths}", f"{res}px"]
+    se = max(s.get("se_ratio") or 0.0 for s in stages)
+    parts += [f"se={se:g}"] if se else []
+    parts += [f"stem={spec['stem']['kind']}"] if spec["stem"]["kind"] != "conv" else []
+    parts += ["shortcut=avg"] if any(s.get("shortcut") == "avg" for s in stages) else []
+    return " ".join(p for p in parts if p)
+
+
+def _fields(values: dict[str, Any]) -> str:
+    def text(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return repr(v) if isinstance(v, str) and " " in v else str(v)
+
+    return " ".join(f"{k}={text(v)}" for k, v in values.items())
 
 
 def _format_status(info: dict[str, Any], max_errors: int = 20) -> str:

@@ -1,8 +1,10 @@
-"""The study API behind `netscale study ...`: create or reopen, run, status, export, report."""
+"""The study API behind `netscale study ...`: plan (print, create nothing), create or reopen,
+run, status, export, report."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections import Counter
@@ -13,7 +15,7 @@ from typing import Any
 from netscale.spec.io import differences, finite, json_text
 from netscale.study.config import StudyConfig, example_config, load_config
 from netscale.study.planners import DataShape, needs_data, plan
-from netscale.study.records import Trial
+from netscale.study.records import Trial, TrialPlan
 from netscale.study.store import DB_NAME, Store, StoreError, StoreExistsError, precision_counts
 
 RUN_BACKENDS = ("local", "ray")
@@ -39,6 +41,40 @@ def data_shape(data: str) -> DataShape:
     return DataShape(num_classes=splits.num_classes, in_width=channels)
 
 
+def plan_study(config: StudyConfig) -> list[TrialPlan]:
+    """The trials `config`'s study would hold, planned as `study run` plans them (a planner
+    that trains reads the data set for its classes and channels); nothing is created."""
+    return plan(config, data_shape(config.data) if needs_data(config) else None)
+
+
+def recipe_changes(trial: TrialPlan | Trial) -> dict[str, Any]:
+    """A training trial's recipe fields whose values differ from `Recipe`'s defaults; a
+    profile trial's settings (they have no defaults)."""
+    if trial.kind != "train":
+        return dict(trial.recipe)
+    from netscale.training.recipe import Recipe, recipe_to_dict
+
+    defaults = recipe_to_dict(Recipe())
+    return {k: v for k, v in trial.recipe.items() if k not in defaults or defaults[k] != v}
+
+
+def describe_plan(config: StudyConfig) -> dict[str, Any]:
+    """The study `config` would create, as plain data: its name, planner and data, and each
+    planned trial in full (every TrialPlan field) with its `recipe_changes`. Runs nothing,
+    writes nothing."""
+    trials = plan_study(config)
+    return {
+        "name": config.name,
+        "planner": config.planner,
+        "data": config.data if needs_data(config) else None,
+        "planned": len(trials),
+        "trials": [
+            {"index": i, **dataclasses.asdict(t), "recipe_changes": recipe_changes(t)}
+            for i, t in enumerate(trials)
+        ],
+    }
+
+
 def open_or_create(config: StudyConfig, out: Path) -> Store:
     """The study in `out`: created (planned, seeded) on first use; on later runs the stored
     config must equal `config`, so a directory never mixes two studies. A planner that uses
@@ -47,7 +83,7 @@ def open_or_create(config: StudyConfig, out: Path) -> Store:
         return _reopen(config, out)
     if out.exists() and not out.is_dir():
         raise StoreError(f"--out {str(out)!r} exists and is not a directory")
-    plans = plan(config, data_shape(config.data) if needs_data(config) else None)
+    plans = plan_study(config)
     study = {
         "name": config.name,
         "planner": config.planner,

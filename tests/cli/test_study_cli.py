@@ -175,3 +175,51 @@ def test_diverged_metrics_export_as_valid_json(tmp_path, capsys):
     assert "1 diverged" in out.splitlines()[0] and "failed" not in out.splitlines()[0]
     assert main(["study", "status", str(tmp_path)]) == 0
     assert "diverged 1" in capsys.readouterr().out
+
+
+def test_plan_prints_the_trials_and_creates_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", "plan", "--example", "ablation-digits"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "study 'ablation-digits' (ablation, data digits): 22 trials planned; nothing was run "
+        "or created"
+    )
+    assert lines[1].startswith("every trial's recipe, beyond Recipe's defaults: name=ablation")
+    assert lines[2].split()[:5] == ["#", "kind", "group", "seed", "epochs"]
+    rows = lines[3:]
+    assert len(rows) == 22 and rows[0].split()[:5] == ["0", "train", "baseline", "0", "3"]
+    assert "schedule=step" in rows[0] and "label_smoothing" not in rows[0]
+    assert "schedule=cosine" in rows[2]  # the cosine step's change
+    assert rows[4].split()[:5] == ["4", "train", "more_epochs", "0", "12"]
+    assert "se=0.25 stem=deep shortcut=avg" in rows[20]
+    assert main(["study", "plan", "--example", "ablation-digits", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["planned"] == len(info["trials"]) == 22 and info["data"] == "digits"
+    base, more = info["trials"][0], info["trials"][4]
+    assert base["recipe"]["label_smoothing"] == 0.0 and base["recipe_changes"]["lr_batch"] == 256
+    assert more["epochs"] == more["recipe"]["epochs"] == 12
+    assert more["meta"] == {"step": 2, "name": "more_epochs", "changes": {"epochs": 12}}
+    assert list(tmp_path.iterdir()) == []  # no study directory, no file
+
+
+def test_plan_is_what_run_creates(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(**_FP32).to_dict()))
+    assert main(["study", "plan", str(config), "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)["trials"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+    open_or_create(tiny_config(**_FP32), tmp_path / "s").close()
+    store = Store.open(tmp_path / "s")
+    stored = store.trials()
+    store.close()
+    keys = ("group", "spec_id", "recipe", "seed", "epochs", "kind", "design")
+    assert [{k: p[k] for k in keys} for p in planned] == [
+        {k: getattr(t, k) for k in keys} for t in stored
+    ]
+    assert planned[0]["recipe_changes"]["precision"] == "fp32"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "b", "planner": "ablation",
+                                   "ablation": {"steps": ["cosine", "mixup"]}}))  # fmt: skip
+    err = _error(["study", "plan", str(bad)], capsys)
+    assert "ablation.steps[1]: step 'mixup' is unknown; allowed: cosine" in err

@@ -1,11 +1,13 @@
 """The compound-search planner: EfficientNet sec. 3.3, step 1. Fix phi = 1 and train the
 candidates (alpha, beta, gamma) of `compound_grid` closest to alpha * beta^2 * gamma^2 = 2,
-next to the unscaled base.
+next to the unscaled base. The paper's own result, (1.2, 1.1, 1.15) (PAPER_COEFFICIENTS),
+is always one of them: when the closest `candidates` leave it out (its ratio, 1.92, is
+farther from 2 than most of the grid's), it takes the last place.
 
 Config section `compound_search`: `base`, `small_images`, `resolution`; the grid's `step`,
-`target` and `tolerance`; how many `candidates` to train; `seeds`. Report: the candidates
-ranked by mean error, and the Pareto front. Recommendation: the candidate of lowest mean
-error against the runner-up, with a bootstrap interval.
+`target` and `tolerance`; how many `candidates` to train (the paper's included); `seeds`.
+Report: the candidates ranked by mean error, and the Pareto front. Recommendation: the
+candidate of lowest mean error against the runner-up, with a bootstrap interval.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from netscale.scaling import compound, compound_grid
+from netscale.scaling import CompoundCoefficients, compound, compound_grid
+from netscale.spec import SpecError
 from netscale.study.findings import (
     REFERENCE_GROUPS,
     by_group,
@@ -23,8 +26,12 @@ from netscale.study.findings import (
     flops_of,
 )
 from netscale.study.planners.base import DataShape, Planner, base_spec, make_trial, positive_int
-from netscale.study.records import StudyConfig, Trial, TrialPlan
+from netscale.study.records import StudyConfig, StudyConfigError, Trial, TrialPlan
 from netscale.study.report_parts import PARETO_IMAGES, Section, html_table, pareto_section
+
+# EfficientNet sec. 3.3, step 1: the best values its grid search found for EfficientNet-B0
+# under alpha * beta^2 * gamma^2 ~ 2.
+PAPER_COEFFICIENTS = CompoundCoefficients(1.2, 1.1, 1.15)
 
 
 class CompoundSearch(Planner):
@@ -41,8 +48,7 @@ class CompoundSearch(Planner):
         """Per seed: the base (phi = 0), then each candidate at phi = 1."""
         sec = self.options(config)
         base = base_spec(sec, shape, "compound_search.base")
-        grid = compound_grid(sec["step"], sec["target"], sec["tolerance"])
-        grid = grid[: positive_int(sec["candidates"], "compound_search.candidates")]
+        grid = candidates(sec)
         trials = []
         for rep in range(positive_int(sec["seeds"], "compound_search.seeds")):
             seed = config.seed + rep
@@ -51,7 +57,8 @@ class CompoundSearch(Planner):
                 spec = compound(base, 1.0, c.alpha, c.beta, c.gamma)
                 label = f"a={c.alpha:g},b={c.beta:g},g={c.gamma:g}"
                 design = {"alpha": c.alpha, "beta": c.beta, "gamma": c.gamma, "phi": 1.0}
-                trials.append(make_trial(config, spec, label, design=design, seed=seed))
+                meta = {"paper": True} if c == PAPER_COEFFICIENTS else {}
+                trials.append(make_trial(config, spec, label, design=design, meta=meta, seed=seed))
         return trials
 
     def sections(
@@ -78,6 +85,19 @@ class CompoundSearch(Planner):
             f"Lowest mean error: {a} ({cmp.mean_a:.2f}%, of {len(ranked)} candidates). "
             + comparison_sentence(cmp, "", "")
         )
+
+
+def candidates(sec: dict[str, Any]) -> list[CompoundCoefficients]:
+    """The `candidates` grid points closest to the target, the paper's coefficients always
+    among them (in the last place when the closest ones leave them out)."""
+    k = positive_int(sec["candidates"], "compound_search.candidates")
+    try:
+        grid = compound_grid(sec["step"], sec["target"], sec["tolerance"])
+    except SpecError as err:  # it names the key: step, target or tolerance
+        raise StudyConfigError(f"compound_search.{err}") from None
+    if PAPER_COEFFICIENTS in grid[:k]:
+        return grid[:k]
+    return [*grid[: k - 1], PAPER_COEFFICIENTS]
 
 
 def _candidates_section(groups: dict[str, list[Trial]]) -> Section:
