@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from netscale.cli import export as export_command
 from netscale.cli import profile as profile_command
+from netscale.cli import recipe as recipe_command
 from netscale.cli import scale as scale_command
 from netscale.cli import study as study_command
 from netscale.cli import train as train_command
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     profile_command.add_parser(commands)
     export_command.add_parser(commands)
     study_command.add_parser(commands)
+    recipe_command.add_parser(commands)
     return parser
 
 
@@ -71,6 +73,7 @@ _COMMANDS = {
     "profile": profile_command.run,
     "export": export_command.run,
     "study": study_command.run,
+    "recipe": recipe_command.run,
 }
 
 

@@ -16,7 +16,7 @@ from netscale.cli.format import Failed
 # Every Recipe field is a flag (generated, so a new field needs no CLI edit): --epochs N,
 # --batch-size N, ...; a boolean field is --field / --no-field. Absent: the recipe's value.
 # `name` and `source` describe a recipe file, they do not change training.
-_NOT_FLAGS = ("name", "source")
+_NOT_FLAGS = ("name", "source", "decay_milestones")  # a list: set it in a recipe file
 _HELP = {
     "compile": "torch.compile the model",
     "sync_bn": "SyncBatchNorm across ranks (CUDA only)",

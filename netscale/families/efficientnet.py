@@ -12,7 +12,13 @@ from __future__ import annotations
 import dataclasses
 from functools import partial
 
-from netscale.families.registry import ModelInfo, ProgressiveLearning, published, register
+from netscale.families.registry import (
+    ModelInfo,
+    ProgressiveLearning,
+    TrainingValue,
+    published,
+    register,
+)
 from netscale.scaling.basic import depth, width
 from netscale.spec.net import HeadSpec, NetSpec, StageSpec, StemSpec
 
@@ -83,6 +89,67 @@ V2_PROGRESSIVE = {
     "m": (128, 380, 5, 20, 0.0, 0.2, 0.1, 0.4),
     "l": (128, 380, 5, 25, 0.0, 0.4, 0.1, 0.5),
 }
+# The released code's presets (google/automl efficientnetv2/effnetv2_configs.py
+# `efficientnetv2_params` with main.py's stage schedule): size from hparams' ibase 128 to
+# the train size, RandAugment np.linspace(5, ram), mixup and CutMix np.linspace(0, mix),
+# dropout held at the model's. b0-b3 train with AutoAugment there (netscale has none):
+# their preset leaves RandAugment off.
+V2_CODE = {  # name -> (train px, ram, mix, dropout)
+    "s": (300, 10, 0.0, 0.2),
+    "m": (384, 15, 0.2, 0.3),
+    "l": (384, 20, 0.5, 0.4),
+    "xl": (384, 20, 0.5, 0.4),
+    "b0": (192, 0, 0.0, 0.2),
+    "b1": (192, 0, 0.0, 0.2),
+    "b2": (208, 0, 0.0, 0.3),
+    "b3": (240, 0, 0.0, 0.3),
+}
+
+
+def eval_crop(test_resolution: int, v2: bool) -> TrainingValue:
+    """The evaluation center crop of the official code: test / (test + 32) of the shorter
+    side (CROP_PADDING 32 in tensorflow/tpu efficientnet preprocessing.py; automl
+    efficientnetv2 preprocessing.py, which keeps the whole image from 320 px up)."""
+    whole = v2 and test_resolution >= 320
+    source = (
+        "google/automl efficientnetv2 preprocessing.py preprocess_for_eval"
+        if v2
+        else "tensorflow/tpu efficientnet preprocessing.py CROP_PADDING"
+    )
+    value = 1.0 if whole else round(test_resolution / (test_resolution + 32), 4)
+    return TrainingValue(field="eval_crop_fraction", value=value, source=source)
+
+
+def v2_progressive(size: str) -> tuple[ProgressiveLearning | None, ProgressiveLearning]:
+    """(Table 6's progressive settings or None, the released code's preset) of V2 `size`."""
+    paper = None
+    if size in V2_PROGRESSIVE:
+        lo, hi, ra_lo, ra_hi, mix_lo, mix_hi, dp_lo, dp_hi = V2_PROGRESSIVE[size]
+        paper = ProgressiveLearning(
+            min_resolution=lo,
+            max_resolution=hi,
+            min_randaug=ra_lo,
+            max_randaug=ra_hi,
+            min_mixup=mix_lo,
+            max_mixup=mix_hi,
+            min_dropout=dp_lo,
+            max_dropout=dp_hi,
+            source="EfficientNetV2 Table 6",
+        )
+    train, ram, mix, dropout = V2_CODE[size]
+    code = ProgressiveLearning(
+        min_resolution=128,
+        max_resolution=train,
+        min_randaug=min(5, ram),
+        max_randaug=ram,
+        min_mixup=0.0,
+        max_mixup=mix,
+        min_dropout=dropout,
+        max_dropout=dropout,
+        source="google/automl efficientnetv2 effnetv2_configs.py and main.py",
+        cutmix=True,
+    )
+    return paper, code
 
 
 def efficientnet_b0(*, name: str = "efficientnet_b0") -> NetSpec:
@@ -155,8 +222,8 @@ def _finish(spec: NetSpec, name: str, res: int, dropout: float) -> NetSpec:
 
 
 _V1_NOTES = {
-    v: "torchvision builds this model with BN epsilon 1e-3 (build with norm_eps=1e-3 to "
-    "import its weights); timm uses 1e-5."
+    v: "torchvision builds this model with BN epsilon 1e-3, timm with 1e-5: import_weights "
+    "sets the source's."
     for v in ("b5", "b6", "b7")
 }
 
@@ -175,25 +242,13 @@ def _register() -> None:
                 references=published("EfficientNet Table 2", top1, params, flops),
                 timm=f"efficientnet_{variant}",
                 torchvision=f"efficientnet_{variant}",
+                training=(eval_crop(res, v2=False),),
                 notes=_V1_NOTES.get(variant, ""),
             ),
         )
     for size, (train, test, _, top1, params, flops) in EFFICIENTNET_V2.items():
         name = f"efficientnet_v2_{size}"
-        prog = None
-        if size in V2_PROGRESSIVE:
-            lo, hi, ra_lo, ra_hi, mix_lo, mix_hi, dp_lo, dp_hi = V2_PROGRESSIVE[size]
-            prog = ProgressiveLearning(
-                min_resolution=lo,
-                max_resolution=hi,
-                min_randaug=ra_lo,
-                max_randaug=ra_hi,
-                min_mixup=mix_lo,
-                max_mixup=mix_hi,
-                min_dropout=dp_lo,
-                max_dropout=dp_hi,
-                source="EfficientNetV2 Table 6",
-            )
+        prog, code = v2_progressive(size)
         register(
             partial(efficientnet_v2, size),
             ModelInfo(
@@ -206,8 +261,10 @@ def _register() -> None:
                 timm=f"efficientnetv2_{size}",
                 torchvision=f"efficientnet_v2_{size}" if size != "xl" else None,
                 progressive=prog,
+                progressive_code=code,
+                training=(eval_crop(test, v2=True),),
                 notes="BN epsilon 1e-3 as the official code and torchvision; timm's "
-                "efficientnetv2_* use 1e-5 (build with norm_eps=1e-5 to import them).",
+                "efficientnetv2_* use 1e-5: import_weights sets the source's.",
             ),
         )
     for variant, (_, _, train, test, _) in EFFICIENTNET_V2_BASE.items():
@@ -220,6 +277,8 @@ def _register() -> None:
                 paper=_PAPER_V2,
                 train_resolution=train,
                 test_resolution=test,
+                progressive_code=v2_progressive(variant)[1],
+                training=(eval_crop(test, v2=True),),
                 notes=f"timm's tf_efficientnetv2_{variant} has the same parameters but TF 'same' "
                 "(asymmetric) padding, so it is not a same-architecture counterpart.",
             ),

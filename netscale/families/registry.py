@@ -42,8 +42,9 @@ def published(
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProgressiveLearning:
     """Progressive-learning settings (EfficientNetV2 sec. 4.2): over the training stages the
-    image size (pixels), RandAugment magnitude, mixup alpha and dropout rate grow together
-    from their minimum to their maximum."""
+    image size (pixels), RandAugment magnitude (TF scale), mixup alpha and dropout rate grow
+    together from their minimum to their maximum; `cutmix` the CutMix alpha the released
+    code ramps with mixup (0 in the paper's Table 6, which lists mixup only)."""
 
     min_resolution: int
     max_resolution: int
@@ -53,6 +54,17 @@ class ProgressiveLearning:
     max_mixup: float
     min_dropout: float
     max_dropout: float
+    source: str
+    cutmix: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainingValue:
+    """A training setting the papers give for this model: a Recipe field, its value, and
+    where it is published. A recipe applies it unless the user sets the field."""
+
+    field: str
+    value: float | int | str
     source: str
 
 
@@ -68,7 +80,9 @@ class ModelInfo:
     references: tuple[Reference, ...] = ()
     timm: str | None = None  # same-architecture counterpart in timm
     torchvision: str | None = None  # same-architecture counterpart in torchvision
-    progressive: ProgressiveLearning | None = None
+    progressive: ProgressiveLearning | None = None  # the paper's (EfficientNetV2 Table 6)
+    progressive_code: ProgressiveLearning | None = None  # the released code's preset
+    training: tuple[TrainingValue, ...] = ()
     notes: str = ""
 
 

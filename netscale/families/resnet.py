@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from netscale.families.registry import ModelInfo, Reference, register
+from netscale.families.registry import ModelInfo, Reference, TrainingValue, register
 from netscale.spec.net import HeadSpec, NetSpec, StageSpec, StemSpec
 
 # depth -> (block, blocks per stage); He et al. Table 1, ResNet-RS Table 8 for 270..420.
@@ -38,6 +38,11 @@ RESNET_RS = {
     350: (320, 0.4, 0.1, 84.2, 164, 107),
     420: (320, 0.4, 0.1, 84.4, 192, 128),
 }
+
+# RandAugment magnitude (TF scale, 2 layers) of each model's official config
+# (tensorflow/tpu models/official/resnet/resnet_rs/configs/resnetrs{depth}_i{res}.yaml, at
+# the resolution above): 10 for RS-50 (and RS-101 at 160 px), 15 from RS-101 at 192 px up.
+RESNET_RS_RANDAUG = {50: 10, 101: 15, 152: 15, 200: 15, 270: 15, 350: 15, 420: 15}
 
 # torchvision IMAGENET1K_V1 top-1 (%), for the plain ResNets torchvision ships.
 _TV_TOP1 = {18: 69.758, 34: 73.314, 50: 76.130, 101: 77.374, 152: 78.312}
@@ -169,6 +174,13 @@ def _register() -> None:
                 test_resolution=res,
                 references=refs,
                 timm=f"resnetrs{depth}",
+                training=(
+                    TrainingValue(
+                        field="randaug_magnitude",
+                        value=RESNET_RS_RANDAUG[depth],
+                        source=f"official config resnetrs{depth}_i{res}.yaml",
+                    ),
+                ),
                 notes="ResNet-RS counts FLOPs as 2x multiply-adds; netscale reports multiply-adds.",
             ),
         )

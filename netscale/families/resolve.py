@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from netscale.complexity import count
-from netscale.families.registry import apply_overrides, get_spec, list_models, model_info
+from netscale.families.registry import ModelInfo, apply_overrides, get_spec, list_models, model_info
 from netscale.spec import NetSpec, load, spec_id, to_dict
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -43,14 +43,25 @@ def model_card(
     """
     spec = resolve_spec(name_or_spec)
     cx = count(spec, resolution)
-    info = None
-    # Registry facts apply only while the architecture is the registered one, unchanged.
-    if spec.name in list_models() and spec_id(get_spec(spec.name)) == spec_id(spec):
-        info = dataclasses.asdict(model_info(spec.name))
+    info = registered_info(spec)
     return {
         "name": spec.name,
         "spec_id": spec_id(spec),
         "spec": to_dict(spec),
         "complexity": dataclasses.asdict(cx),
-        "info": info,
+        "info": None if info is None else dataclasses.asdict(info),
     }
+
+
+def registered_info(spec: NetSpec) -> ModelInfo | None:
+    """The registry's facts on `spec`: only while its architecture is the registered one
+    of its name, unchanged (a scaled or edited spec has none)."""
+    if spec.name in list_models() and spec_id(get_spec(spec.name)) == spec_id(spec):
+        return model_info(spec.name)
+    return None
+
+
+def model_spec(model: Any) -> NetSpec:
+    """The spec of a registered name, spec file, NetSpec, or a netscale module (`.spec`)."""
+    spec = getattr(model, "spec", None)
+    return spec if isinstance(spec, NetSpec) else resolve_spec(model)

@@ -48,6 +48,8 @@ def augment_config(recipe: Recipe, stage: Stage) -> AugmentConfig:
         flip=recipe.flip,
         randaug_layers=recipe.randaug_layers,
         randaug_magnitude=stage.randaug_magnitude,
+        randaug_ops=recipe.randaug_ops,
+        randaug_magnitude_std=recipe.randaug_magnitude_std,
         mixup_alpha=stage.mixup_alpha,
         cutmix_alpha=recipe.cutmix_alpha
         if stage.mixup_alpha or recipe.progressive == "none"
@@ -100,6 +102,7 @@ def _train_step(
         autocast=autocast_dtype(run.precision),
         grad_clip=r.grad_clip,
         ema_decay=r.ema_decay,
+        ema_step=run.step if r.ema_warmup else None,  # run.step counts this step
     )
 
 

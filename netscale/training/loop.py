@@ -27,9 +27,10 @@ from netscale.profiling.device import resolve_device
 from netscale.training import distributed as dist
 from netscale.training import rundir
 from netscale.training.epoch import epoch_metrics, train_epoch
+from netscale.training.model_recipe import FitRequest
 from netscale.training.precision import PrecisionChoice
 from netscale.training.progress import Hooks, Progress
-from netscale.training.recipe import load_recipe
+from netscale.training.recipe import Recipe, load_recipe, recipe_sources
 from netscale.training.run import Run
 from netscale.training.tensorboard_log import TensorBoardLog, require_tensorboard
 
@@ -75,14 +76,18 @@ def train(
     **overrides: Any,
 ) -> RunResult:
     """Train `model` (a registered name, spec file, NetSpec or netscale Net) on `data` (a
-    source string, DataSplits or StreamSplits) with `recipe` (a shipped name, YAML file or Recipe;
-    `overrides` replace its fields) and write the run to `out`. Under torchrun, runs
+    source string, DataSplits or StreamSplits) with `recipe` (a shipped name or YAML file,
+    fitted to a registered model's published values (model_recipe.py), or a Recipe, taken
+    as it is; `overrides` replace its fields) and write the run to `out`. Under torchrun, runs
     data-parallel (rank 0 writes and reports). `progress` is called with each epoch's
     metrics line, and may have on_start / on_step / on_end methods (progress.py);
     `tensorboard` also writes scalars to OUT/tensorboard. `workers`: decoding processes of
     a streamed source (`folder:PATH`, `stream_datasets`; default one per CPU, at most 8;
     the results do not depend on it)."""
     rec = load_recipe(recipe, **overrides)
+    fit = None  # a Recipe object is taken as it is; a named recipe is fitted to the model
+    if not isinstance(recipe, Recipe):
+        fit = FitRequest(frozenset(overrides), recipe_sources(recipe))
     Hooks(progress)  # a progress that is not callable fails here, before any work
     ranks = dist.init()
     dev = resolve_device(device)
@@ -106,6 +111,7 @@ def train(
         minival=minival,
         ranks=ranks,
         workers=workers,
+        fit=fit,
     )
     choice = run.open(resume)
     train_model = dist.wrap(run.model, dev, ranks.world, sync_bn=rec.sync_bn)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from netscale.training.recipe import Recipe
+from netscale.training.rmsprop_tf import RMSpropTF
 
 
 def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
@@ -30,7 +31,7 @@ def _param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov), RMSProp in TensorFlow's form (EfficientNet), or AdamW."""
+    """SGD (momentum, Nesterov), RMSProp in TensorFlow 1's form (EfficientNet), or AdamW."""
     groups, lr = _param_groups(model, recipe), recipe.scaled_lr()
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
@@ -40,14 +41,13 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
             nesterov=recipe.nesterov and recipe.momentum > 0,
         )
     if recipe.optimizer == "rmsprop":
-        # TF adds epsilon inside the square root; torch outside. eps**2 inside ~ eps outside
-        # once the running average dominates; this is the usual port (timm RMSpropTF idea).
-        return torch.optim.RMSprop(
+        # TensorFlow 1's RMSProp (rmsprop_tf.py): what the papers' lr 0.256 was tuned for.
+        return RMSpropTF(
             groups,
             lr=lr,
-            alpha=recipe.rmsprop_decay,
-            eps=recipe.rmsprop_eps,
+            decay=recipe.rmsprop_decay,
             momentum=recipe.momentum,
+            eps=recipe.rmsprop_eps,
         )
     return torch.optim.AdamW(groups, lr=lr)
 
@@ -56,6 +56,14 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set the learning rate of every parameter group."""
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def ema_decay_at(decay: float, step: int) -> float:
+    """The warmed-up EMA decay after `step` optimizer steps (this one included):
+    min(decay, (1 + step) / (10 + step)), as tf.train.ExponentialMovingAverage(decay,
+    num_updates=global_step) computes it in the official EfficientNet, EfficientNetV2 and
+    ResNet-RS code (applied after the optimizer step, global_step already incremented)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ from typing import Any
 from netscale.spec.io import check_keys, load_yaml_mapping
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
-SCHEDULES = ("cosine", "exponential", "constant")
+SCHEDULES = ("cosine", "exponential", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 PROGRESSIVE = ("none", "paper", "code")
 CROPS = ("pad", "resized")
@@ -50,6 +50,9 @@ class Recipe:
     schedule: str = "cosine"
     decay_rate: float = 0.97  # exponential schedule: lr *= decay_rate every decay_epochs
     decay_epochs: float = 2.4
+    # step schedule: lr *= decay_rate at each of these fractions of the epochs (ResNet's
+    # 30, 60, 80 of 90 epochs)
+    decay_milestones: tuple[float, ...] = (1 / 3, 2 / 3, 8 / 9)
     warmup_epochs: float = 0.0
     min_lr_ratio: float = 0.0  # cosine floor as a fraction of the peak
     label_smoothing: float = 0.0
@@ -89,8 +92,11 @@ class Recipe:
     eval_flip: bool = False  # also report top-1 of logits averaged with the mirrored image
 
     def __post_init__(self) -> None:
+        if isinstance(self.decay_milestones, list):  # as read back from JSON or YAML
+            object.__setattr__(self, "decay_milestones", tuple(self.decay_milestones))
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
+        _milestones(self.decay_milestones)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("precision", self.precision, PRECISIONS)
@@ -147,6 +153,10 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
     """Type check against the annotation (a string under `from __future__ import annotations`)."""
     allowed = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
     kind, optional = f.type.replace(" | None", ""), f.type.endswith("| None")
+    if kind.startswith("tuple["):
+        if not isinstance(value, tuple):
+            raise RecipeError(f"{f.name}={value!r} is invalid: expected a list of numbers")
+        return
     if value is None and optional:
         return
     ok = isinstance(value, allowed[kind]) and (kind == "bool" or not isinstance(value, bool))
@@ -155,6 +165,18 @@ def _check_field(f: dataclasses.Field, value: Any) -> None:
         raise RecipeError(f"{f.name}={value!r} is invalid: expected {shown}")
     if kind == "float" and not math.isfinite(value):
         raise RecipeError(f"{f.name}={value!r} is invalid: must be a finite number")
+
+
+def _milestones(value: tuple[float, ...]) -> None:
+    """decay_milestones: increasing fractions of the epochs, each in (0, 1)."""
+    ok = all(
+        isinstance(m, int | float) and not isinstance(m, bool) and 0.0 < m < 1.0 for m in value
+    )
+    if not ok or list(value) != sorted(set(value)):
+        raise RecipeError(
+            f"decay_milestones={list(value)!r} is invalid: increasing fractions of the "
+            "epochs, each in (0, 1), e.g. [0.3333, 0.6667, 0.8889]"
+        )
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -187,24 +209,52 @@ def load_recipe(name_or_path: str | os.PathLike[str] | Recipe, **overrides: Any)
     """A shipped recipe by name, a recipe YAML file, or a Recipe, with field overrides."""
     if isinstance(name_or_path, Recipe):
         return dataclasses.replace(name_or_path, **overrides) if overrides else name_or_path
+    return _from_file(recipe_path(name_or_path), overrides)
+
+
+def recipe_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The YAML file of a shipped recipe name or a recipe file path."""
     text = os.fspath(name_or_path)
     if text.endswith((".yaml", ".yml")):
         path = Path(text)
         if not path.is_file():
             raise FileNotFoundError(f"recipe file {text!r} does not exist")
-    elif text in recipe_names():
-        path = Path(str(resources.files("netscale.training") / "recipes" / f"{text}.yaml"))
-    else:
-        raise RecipeError(
-            f"unknown recipe {text!r}; allowed: {', '.join(recipe_names())}, or a .yaml file"
-        )
-    return _from_file(path, overrides)
+        return path
+    if text in recipe_names():
+        return Path(str(resources.files("netscale.training") / "recipes" / f"{text}.yaml"))
+    raise RecipeError(
+        f"unknown recipe {text!r}; allowed: {', '.join(recipe_names())}, or a .yaml file"
+    )
+
+
+def recipe_sources(name_or_path: str | os.PathLike[str]) -> dict[str, str]:
+    """Where each value of a recipe file comes from: its `sources:` mapping (field ->
+    citation, also for a field left at netscale's default on purpose); a field the file
+    sets without one is credited to the file's `source`."""
+    path = recipe_path(name_or_path)
+    data = load_yaml_mapping(path, RecipeError, "recipe file")
+    cited = _sources(data.pop("sources", None), path)
+    general = str(data.get("source") or f"recipe file {path.name}")
+    out = {k: cited.get(k, general) for k in data if k not in ("name", "source")}
+    return {**cited, **out}  # a cited field the file leaves at its default keeps its note
+
+
+def _sources(value: Any, path: Path) -> dict[str, str]:
+    """A recipe file's `sources:` mapping, checked: Recipe field names to strings."""
+    if value is None:
+        return {}
+    fields = sorted(f.name for f in dataclasses.fields(Recipe))
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise RecipeError(f"recipe file {path}: sources must map field names to citations")
+    check_keys(value, fields, error=RecipeError, what=f"recipe file {path}: sources key")
+    return value
 
 
 def _from_file(path: Path, overrides: dict[str, Any]) -> Recipe:
     """The recipe in the YAML file ``path`` with ``overrides``; an error that the file
     causes on its own names the file."""
     data = load_yaml_mapping(path, RecipeError, "recipe file")
+    _sources(data.pop("sources", None), path)
     try:
         return recipe_from_dict(data, **overrides)
     except RecipeError:

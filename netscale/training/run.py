@@ -28,11 +28,12 @@ from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from netscale.training.distributed import Ranks
 from netscale.training.env import environment
+from netscale.training.model_recipe import FitRequest, spec_and_recipe
 from netscale.training.optim import build_optimizer
 from netscale.training.precision import PrecisionChoice, choose_precision
 from netscale.training.recipe import Recipe, recipe_to_dict
 from netscale.training.schedule import Stage, progressive_stages
-from netscale.training.setup import check_fits, fingerprint, place_data, spec_for
+from netscale.training.setup import check_fits, fingerprint, place_data
 
 
 @dataclass
@@ -73,10 +74,11 @@ class Run:
         minival: float,
         ranks: Ranks,
         workers: int | None = None,
+        fit: FitRequest | None = None,
     ) -> Run:
         """Load the data, fit the spec to it, check it fits the device, and build the model
-        (same initial weights on every rank), its EMA copy and optimizer on `device`. Every
-        check runs before the run directory exists."""
+        (same initial weights on every rank; the recipe's BatchNorm momentum), its EMA copy
+        and optimizer on `device`. Every check runs before the run directory exists."""
         splits = data
         if not isinstance(data, DataSplits | StreamSplits):
             splits = load_data(data, minival=minival, seed=seed)
@@ -84,7 +86,7 @@ class Run:
             raise ValueError(
                 f"the test split of {splits.test.name!r} is empty: nothing to evaluate"
             )
-        spec, note = spec_for(model, splits, recipe)
+        spec, recipe, notes = spec_and_recipe(model, splits, recipe, fit)
         per_rank = recipe.batch_size // ranks.world
         steps_per_epoch(len(splits.train), per_rank, ranks.world)  # >= 1 step
         check_fits(spec, recipe, device, ranks.world)
@@ -92,6 +94,7 @@ class Run:
         net = build(spec).to(device)
         if recipe.channels_last:
             net = net.to(memory_format=torch.channels_last)
+        set_bn_momentum(net, recipe.bn_momentum)  # before the EMA copy: both carry it
         return cls(
             spec=spec,
             recipe=recipe,
@@ -105,7 +108,7 @@ class Run:
             stages=progressive_stages(recipe, spec.resolution, spec.head.dropout_rate),
             ranks=ranks,
             data_info=_data_info(data, splits, minival, seed),
-            notes=[note] if note else [],
+            notes=notes,
             workers=_workers(workers, splits),
         )
 
@@ -188,6 +191,17 @@ class Run:
         if self.metrics:
             self.wall_offset = self.metrics[-1].get("wall_s") or 0.0
         return state.get("precision")
+
+
+def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
+    """Set the running-statistics momentum of every BatchNorm of `model`, in torch's
+    meaning (running = (1 - momentum) * running + momentum * batch; TF's decay 0.99 is
+    0.01). None: leave torch's default (0.1)."""
+    if momentum is None:
+        return
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
 
 
 def _workers(workers: int | None, splits: DataSplits | StreamSplits) -> int:

@@ -11,8 +11,9 @@ from netscale.training.recipe import Recipe
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     """Learning rate at optimizer step `step` (0-based): linear warmup from 0 over
     `warmup_epochs`, then cosine to `min_lr_ratio` of the peak (SGDR without restarts),
-    exponential decay by `decay_rate` every `decay_epochs` (EfficientNet sec. 5.2), or
-    constant. The peak is the recipe's lr scaled to its batch size."""
+    exponential decay by `decay_rate` every `decay_epochs` (EfficientNet sec. 5.2), steps
+    of `decay_rate` at the `decay_milestones` fractions of the epochs (ResNet's baseline),
+    or constant. The peak is the recipe's lr scaled to its batch size."""
     peak = recipe.scaled_lr()
     epoch = (step + 1) / steps_per_epoch  # the lr applied during step `step`
     warmup = recipe.warmup_epochs
@@ -22,6 +23,9 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
         return peak
     if recipe.schedule == "exponential":
         return peak * recipe.decay_rate ** math.floor((epoch - warmup) / recipe.decay_epochs)
+    if recipe.schedule == "step":  # TF's current_epoch >= m * epochs, for each milestone
+        passed = sum(epoch > m * recipe.epochs for m in recipe.decay_milestones)
+        return peak * recipe.decay_rate**passed
     progress = min(1.0, (epoch - warmup) / max(recipe.epochs - warmup, 1e-9))
     floor = recipe.min_lr_ratio * peak
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))

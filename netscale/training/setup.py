@@ -58,7 +58,8 @@ def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int | None) -> tu
 
 def spec_for(model: Any, data: DataSplits | StreamSplits, recipe: Recipe) -> tuple[NetSpec, str]:
     """The spec to train: `model`'s, fitted to the data (classes, channels, resolution) and
-    the recipe's dropout / stochastic-depth overrides; and a note on the resolution."""
+    the recipe's dropout / stochastic-depth / BatchNorm-epsilon (bn_eps: the spec's
+    norm_eps) overrides; and a note on the resolution."""
     spec = model.spec if isinstance(model, nn.Module) and hasattr(model, "spec") else None
     spec = spec or resolve_spec(model)
     if isinstance(data, StreamSplits):
@@ -75,6 +76,8 @@ def spec_for(model: Any, data: DataSplits | StreamSplits, recipe: Recipe) -> tup
         overrides["dropout_rate"] = recipe.dropout_rate
     if recipe.drop_path_rate is not None:
         overrides["drop_path_rate"] = recipe.drop_path_rate
+    if recipe.bn_eps is not None:
+        overrides["norm_eps"] = recipe.bn_eps
     return resolve_spec(spec, **overrides), note
 
 

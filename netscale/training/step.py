@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netscale.training.optim import set_lr, update_ema
+from netscale.training.optim import ema_decay_at, set_lr, update_ema
 
 
 def update(
@@ -24,10 +24,13 @@ def update(
     autocast: torch.dtype | None,
     grad_clip: float = 0.0,
     ema_decay: float = 0.0,
+    ema_step: int | None = None,
 ) -> torch.Tensor:
     """One optimizer step on images `x` (B, C, H, W) and soft targets `y` (B, classes);
     returns the detached mean loss. `train_model` is `model` or its DDP wrapper; `autocast`
-    the autocast dtype (None: fp32); `grad_clip` the max global grad norm (0: off)."""
+    the autocast dtype (None: fp32); `grad_clip` the max global grad norm (0: off);
+    `ema_step` the optimizer steps taken, this one included: given, the EMA decay warms up
+    as min(ema_decay, (1 + ema_step) / (10 + ema_step)) (optim.ema_decay_at)."""
     set_lr(optimizer, lr)
     with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
         logits = train_model(x)
@@ -38,5 +41,6 @@ def update(
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     if ema is not None:
-        update_ema(ema, model, ema_decay)
+        decay = ema_decay if ema_step is None else ema_decay_at(ema_decay, ema_step)
+        update_ema(ema, model, decay)
     return loss.detach()

@@ -87,7 +87,11 @@ def test_every_recipe_field_is_a_flag(monkeypatch):
 
     monkeypatch.setattr("netscale.training.loop.train", fake_train)
     flags = train_cli.recipe_flags()
-    assert set(flags) == {f.name for f in dataclasses.fields(Recipe)} - {"name", "source"}
+    assert set(flags) == {f.name for f in dataclasses.fields(Recipe)} - {
+        "name",
+        "source",
+        "decay_milestones",
+    }
     args = ["train", "tiny", "--out", "x", "--warmup-epochs", "0.5", "--no-channels-last"]
     with pytest.raises(_Called):
         main([*args, "--min-mixup-alpha", "0.1", "--compile"])

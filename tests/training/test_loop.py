@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import netscale
 from netscale.spec import load
@@ -159,3 +160,42 @@ def test_resume_in_process_keeps_recorded_precision(tmp_path, monkeypatch):
     assert without_timing(resumed.metrics) == without_timing(reference.metrics)
     walls = [m["wall_s"] for m in _metrics(tmp_path / "r")]
     assert walls[1] > walls[0]  # wall time continues across the resume
+
+
+def test_resume_in_process_with_tf_rmsprop_and_ema_warmup(tmp_path):
+    """The EfficientNet settings (TF-style RMSProp, EMA warmed up with the step count, TF's
+    BatchNorm momentum and epsilon): a run stopped after its first epoch and resumed ends
+    with the metrics, weights, EMA and optimizer state of an uninterrupted one."""
+    kw = dict(
+        epochs=2,
+        precision="fp32",
+        optimizer="rmsprop",
+        lr=0.004,
+        weight_decay=1e-5,
+        ema_decay=0.9999,
+        ema_warmup=True,
+        bn_momentum=0.01,
+        bn_eps=1e-3,
+    )
+    reference = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "ref", **kw)
+    assert reference.status == "completed" and reference.ema_top1 is not None
+
+    def stop_after_first(metrics):
+        if metrics["epoch"] == 1:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        netscale.train(
+            tiny_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **kw
+        )
+    resumed = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "r", resume=True, **kw)
+    assert without_timing(resumed.metrics) == without_timing(reference.metrics)
+    a, b = (latest_checkpoint(tmp_path / d / "checkpoints") for d in ("ref", "r"))
+    for name in ("model.safetensors", "ema.safetensors"):
+        wa, wb = load_file(a / name), load_file(b / name)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
+    sa, sb = (torch.load(c / "state.pt", weights_only=True)["optimizer"] for c in (a, b))
+    assert sa["param_groups"] == sb["param_groups"]
+    for key, st in sa["state"].items():
+        assert set(st) == {"square_avg", "momentum_buffer"}
+        assert all(torch.equal(st[k], sb["state"][key][k]) for k in st)

@@ -1,5 +1,6 @@
 """Optimizers of the recipes: parameter groups (no weight decay on norms, biases and bias
-tables), the linearly scaled learning rate, set_lr, and the EMA update."""
+tables), the linearly scaled learning rate, set_lr, the EMA update and its warm-up. The
+TF-style RMSProp's own arithmetic: test_rmsprop_tf.py."""
 
 import copy
 
@@ -8,8 +9,9 @@ import torch
 from torch import nn
 
 from netscale.nn.attention import RelativeAttention
-from netscale.training.optim import build_optimizer, set_lr, update_ema
+from netscale.training.optim import build_optimizer, ema_decay_at, set_lr, update_ema
 from netscale.training.recipe import Recipe
+from netscale.training.rmsprop_tf import RMSpropTF
 
 
 class _Toy(nn.Module):
@@ -99,12 +101,14 @@ def test_rmsprop_settings():
         rmsprop_decay=0.9,
         rmsprop_eps=1e-3,
         momentum=0.9,
+        weight_decay=1e-5,
     )
     opt = build_optimizer(_Toy(), recipe)
-    assert type(opt) is torch.optim.RMSprop
+    assert type(opt) is RMSpropTF
     for group in opt.param_groups:
         assert group["lr"] == pytest.approx(0.004)
-        assert (group["alpha"], group["eps"], group["momentum"]) == (0.9, 1e-3, 0.9)
+        assert (group["decay"], group["eps"], group["momentum"]) == (0.9, 1e-3, 0.9)
+    assert [g["weight_decay"] for g in opt.param_groups] == [1e-5, 0.0]
 
 
 def test_adamw_takes_the_groups_weight_decay():
@@ -131,6 +135,28 @@ def test_weight_decay_moves_only_the_decayed_group():
     after = model.state_dict()
     for name in DECAYED:
         assert torch.allclose(after[name], before[name] * (1 - 0.5 * 0.1)), name
+    for name in NOT_DECAYED:
+        assert torch.equal(after[name], before[name]), name
+
+
+def test_rmsprop_weight_decay_moves_only_the_decayed_group():
+    """TF's L2 term through RMSProp, zero gradients, w=2, wd=0.1, lr=0.5: g = 0.2,
+    ms = 0.9 + 0.1 * 0.2^2 = 0.904, w -= 0.5 * 0.2 / sqrt(0.904 + 1e-3); the no-decay
+    parameters see g = 0 and stay (mom = 0)."""
+    model = _Toy()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(2.0)
+    before = copy.deepcopy(model.state_dict())
+    recipe = Recipe(optimizer="rmsprop", lr=0.5, weight_decay=0.1, rmsprop_eps=1e-3)
+    opt = build_optimizer(model, recipe)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    after = model.state_dict()
+    moved = 2.0 - 0.5 * 0.2 / (0.905**0.5)
+    for name in DECAYED:
+        assert torch.allclose(after[name], torch.full_like(after[name], moved)), name
     for name in NOT_DECAYED:
         assert torch.equal(after[name], before[name]), name
 
@@ -182,3 +208,23 @@ def test_ema_of_another_architecture_is_refused():
     no_buffers = nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3))
     with pytest.raises(ValueError, match="EMA has 0 buffers, the model 3"):
         update_ema(no_buffers, model, decay=0.5)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [(0, 1 / 10), (1, 2 / 11), (100, 101 / 110), (1_000_000, 0.9999)],
+)
+def test_ema_decay_warms_up_as_tensorflows(step, expected):
+    """tf.train.ExponentialMovingAverage(0.9999, num_updates=t): min(0.9999, (1+t)/(10+t))."""
+    assert ema_decay_at(0.9999, step) == pytest.approx(expected, rel=1e-12)
+    assert ema_decay_at(0.5, 100) == 0.5  # the recipe's decay caps it
+
+
+def test_ema_after_a_few_hundred_steps_has_left_the_initial_weights():
+    """The issue's case: 300 steps at a fixed 0.9999 keep ~97% of the initial weights; with
+    the warm-up their share (the product of the decays) is ~1e-16."""
+    fixed = 0.9999**300
+    warm = 1.0
+    for t in range(1, 301):
+        warm *= ema_decay_at(0.9999, t)
+    assert fixed > 0.97 and warm < 1e-15

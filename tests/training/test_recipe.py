@@ -10,7 +10,7 @@ from netscale.training.recipe import RecipeError, load_recipe, recipe_names
 
 def test_shipped_recipes():
     assert recipe_names() == sorted(
-        ["quick", "regnet", "resnet_rs", "efficientnet", "efficientnet_v2", "convnext"]
+        ["quick", "regnet", "resnet_rs", "efficientnet", "efficientnet_v2", "convnext", "coatnet"]
     )
     for name in recipe_names():
         recipe = load_recipe(name)
@@ -59,7 +59,7 @@ def test_files(tmp_path):
     path.write_text("epochs: 3\nmomentom: 0.9\n")
     with pytest.raises(RecipeError, match="unknown recipe key 'momentom'"):
         load_recipe(str(path))
-    with pytest.raises(RecipeError, match="unknown recipe 'fastest'; allowed: convnext"):
+    with pytest.raises(RecipeError, match="unknown recipe 'fastest'; allowed: coatnet, convnext"):
         load_recipe("fastest")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_recipe(str(tmp_path / "absent.yaml"))

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from netscale.data import ArrayDataset, DataSplits
+from netscale.spec import load
 from netscale.training.checkpoint import latest_checkpoint
 from netscale.training.distributed import Ranks
 from netscale.training.recipe import Recipe
@@ -92,6 +93,23 @@ def test_ema_only_with_a_decay_and_starts_as_the_model():
     assert run.ema is not run.model and _same_weights(run.ema, run.model)
     assert not run.ema.training
     assert not any(p.requires_grad for p in run.ema.parameters())
+
+
+def _batch_norms(model: torch.nn.Module) -> list:
+    return [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def test_bn_momentum_and_eps_reach_every_batchnorm_and_spec_yaml(tmp_path):
+    default = _create(ema_decay=0.9)
+    assert default.spec.norm_eps == tiny_spec().norm_eps == 1e-5
+    assert all((m.momentum, m.eps) == (0.1, 1e-5) for m in _batch_norms(default.model))
+    run = _create(tmp_path / "run", ema_decay=0.9, bn_momentum=0.01, bn_eps=1e-3)
+    assert run.spec.norm_eps == 1e-3
+    for model in (run.model, run.ema):
+        norms = _batch_norms(model)
+        assert len(norms) >= 5 and all((m.momentum, m.eps) == (0.01, 1e-3) for m in norms)
+    run.open(resume=False)
+    assert load(tmp_path / "run" / "spec.yaml").norm_eps == 1e-3
 
 
 def test_optimizer_holds_the_models_parameters_at_the_scaled_lr():

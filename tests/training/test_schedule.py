@@ -42,3 +42,17 @@ def test_progressive_paper_and_code_presets():
 def test_no_progressive_is_one_stage():
     stages = progressive_stages(load_recipe("quick"), 32, 0.2)
     assert len(stages) == 1 and stages[0].resolution == 32 and stages[0].dropout_rate == 0.2
+
+
+def test_step_schedule_decays_at_the_milestones():
+    from netscale.training.recipe import Recipe, RecipeError
+
+    r = Recipe(schedule="step", epochs=90, lr=0.1, lr_batch=128, batch_size=128, decay_rate=0.1)
+    lrs = {e: learning_rate(r, e * 10 - 1, 10) for e in (1, 30, 31, 60, 61, 80, 81, 90)}
+    # during epochs 1-30 the peak, then x0.1 from the 31st, 61st and 81st (ResNet's 30/60/80)
+    expected = {1: 0.1, 30: 0.1, 31: 0.01, 60: 0.01, 61: 1e-3, 80: 1e-3, 81: 1e-4, 90: 1e-4}
+    assert lrs == pytest.approx(expected)
+    with pytest.raises(RecipeError, match=r"decay_milestones=\[0.5, 0.2\] is invalid"):
+        Recipe(decay_milestones=(0.5, 0.2))
+    with pytest.raises(RecipeError, match=r"decay_milestones=\[1.5\] is invalid"):
+        Recipe(decay_milestones=[1.5])

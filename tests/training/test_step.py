@@ -55,3 +55,23 @@ def test_grad_clip_bounds_the_step():
     update(model, model, optimizer, None, x, y, lr=0.1, autocast=None, grad_clip=1e-6)
     norms = [p.grad.norm() for p in model.parameters() if p.grad is not None]
     assert torch.linalg.vector_norm(torch.stack(norms)) <= 1e-6 * 1.01
+
+
+def test_ema_decay_warms_up_with_the_step_count():
+    """ema_step t: decay min(ema_decay, (1+t)/(10+t)); the first step (t=1) keeps 2/11 of
+    the EMA's weights, not 0.9999 of them. lr 0 keeps the model's weights fixed."""
+    model, optimizer, x, y = _setup()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    results = {}
+    for ema_step in (None, 1, 100):
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        with torch.no_grad():
+            for p in ema.parameters():
+                p.zero_()
+        kw = dict(lr=0.0, autocast=None, ema_decay=0.9999, ema_step=ema_step)
+        update(model, model, optimizer, ema, x, y, **kw)
+        results[ema_step] = ema.state_dict()
+    k = next(n for n, _ in model.named_parameters())
+    for ema_step, decay in ((None, 0.9999), (1, 2 / 11), (100, 101 / 110)):
+        expected = (1 - decay) * weights[k]
+        assert torch.allclose(results[ema_step][k], expected, rtol=1e-5, atol=1e-7), ema_step
