@@ -55,3 +55,17 @@ def test_malformed_yaml_and_missing_section(tmp_path):
         example_config("nope")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_recipe_overrides_cannot_set_what_the_plan_sets():
+    import pytest
+
+    from netscale.study.config import StudyConfigError
+    from netscale.study.planners import DataShape, plan
+
+    from .conftest import tiny_config
+
+    with pytest.raises(StudyConfigError, match=r"recipe_overrides.epochs cannot be honoured"):
+        plan(tiny_config(recipe_overrides={"epochs": 5}), DataShape(10, 1))
+    with pytest.raises(StudyConfigError, match=r"recipe_overrides.resolution cannot be hon"):
+        plan(tiny_config(recipe_overrides={"resolution": 64}), DataShape(10, 1))
