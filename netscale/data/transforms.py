@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
 
-from netscale.data.augment import AugmentConfig, random_crop, random_flip
+from netscale.data.augment import AugmentConfig, normalize, random_crop, random_flip
 from netscale.data.boxes import center_box, crop_boxes
 from netscale.data.randaugment import rand_augment
 
@@ -51,6 +51,9 @@ class SampleSettings:
     seed: int
     epoch: int
     channels: int = 3
+    # (mean, std) to normalize in the worker (float32 out; CPU training, where the workers
+    # have the spare cores); None: uint8 out, normalized where the batch goes
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 def as_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
@@ -76,7 +79,7 @@ def _resize_box(x: torch.Tensor, box: Sequence[float], resolution: int) -> torch
 
 def sample_train(image: torch.Tensor, index: int, s: SampleSettings) -> torch.Tensor:
     """One training image, uint8 (C, H, W) -> uint8 (C, R, R): crop + resize, flip, padded
-    crop, RandAugment."""
+    crop, RandAugment; then float32 normalized when the settings say so."""
     c = s.config
     g = sample_generator(s.seed, s.epoch, index)
     x = as_channels(image, s.channels)
@@ -99,6 +102,9 @@ def sample_train(image: torch.Tensor, index: int, s: SampleSettings) -> torch.Te
         ops=c.randaug_ops,
         magnitude_std=c.randaug_magnitude_std,
     )
+    if s.normalize is not None:  # channels-last (H, W, C) memory: the batch the workers
+        # stack is then already in the model's layout (no copy in the training process)
+        return normalize(x, *s.normalize)[0].permute(1, 2, 0).contiguous().permute(2, 0, 1)
     return x[0]
 
 

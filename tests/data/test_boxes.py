@@ -47,3 +47,16 @@ def test_center_box():
     left, top, right, bottom = center_box(100, 300, 0.5)  # shorter side 100 -> 50 px square
     assert (right - left, bottom - top) == (50.0, 50.0)
     assert math.isclose((left + right) / 2, 150) and math.isclose((top + bottom) / 2, 50)
+
+
+def test_one_image_boxes_equal_the_batched_rule():
+    from netscale.data.boxes import _boxes
+
+    for i in range(3000):
+        h, w = 7 + i % 313, 9 + (i * 7) % 301
+        scale = (0.05, 0.08, 0.5, 0.95)[i % 4]
+        g = _gen(i)  # the draws crop_boxes makes for one image, in the batched order
+        draws = torch.rand((1, 10, 2), generator=g, dtype=torch.float64)
+        where = torch.rand((1, 2), generator=g, dtype=torch.float64)
+        batched = _boxes(h, w, scale, draws, where)
+        assert torch.equal(crop_boxes(h, w, 1, scale, _gen(i)), batched), (h, w, scale)
