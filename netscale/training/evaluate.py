@@ -118,6 +118,12 @@ def evaluate_models(
     totals = all_sum([*sums.flatten().tolist(), float(images)], device)
     for m, mode in zip(models, modes, strict=True):
         m.train(mode)
+    return _results(totals, len(models), flip)
+
+
+def _results(totals: list[float], n_models: int, flip: bool) -> list[EvalResult]:
+    """EvalResults from the summed (correct, loss, correct with flip) per model and the
+    image count (last)."""
     d = max(totals[-1], 1.0)
     return [
         EvalResult(
@@ -126,7 +132,7 @@ def evaluate_models(
             images=int(totals[-1]),
             top1_flip=100.0 * totals[3 * k + 2] / d if flip else None,
         )
-        for k in range(len(models))
+        for k in range(n_models)
     ]
 
 
