@@ -77,7 +77,8 @@ def train(
     """Train `model` (name, spec file, NetSpec or netscale Net) on `data` ("digits",
     "npz:PATH", "folder:PATH", "cifar10", "cifar100") with `recipe` (a shipped name, a
     YAML file or a Recipe) into run directory `out`; keyword arguments are `resume`, `seed`,
-    `device`, `minival`, `progress`, or recipe fields to override. Returns a RunResult."""
+    `device`, `minival`, `progress`, `budget` (a wall time, "15m" or seconds, that the
+    schedule is fitted to), or recipe fields to override. Returns a RunResult."""
     from netscale.training.loop import train as _train
 
     return _train(model, data, recipe, out, **kwargs)

@@ -17,6 +17,7 @@ from netscale.cli.format import Failed
 # --batch-size N, ...; a boolean field is --field / --no-field. Absent: the recipe's value.
 # `name` and `source` describe a recipe file, they do not change training.
 _NOT_FLAGS = ("name", "source", "decay_milestones")  # a list: set it in a recipe file
+_NOT_FLAGS += ("steps",)  # set by --budget (or a recipe file)
 _HELP = {
     "compile": "torch.compile the model",
     "sync_bn": "SyncBatchNorm across ranks (CUDA only)",
@@ -60,6 +61,15 @@ def add_parsers(commands: Any) -> None:
         type=float,
         default=0.0,
         help="hold out this fraction of the training set as the test split",
+    )
+    p.add_argument(
+        "--budget",
+        default=None,
+        metavar="DURATION",
+        help="train to this wall time: 90s, 15m, 1h, 1h30m. Measured once on a new run "
+        "(a step, an evaluation, a checkpoint) and turned into optimizer steps; the lr "
+        "schedule, progressive stages and EMA are fitted to them (recorded in "
+        "OUT/budget.json; --resume reads it back and needs the same --budget)",
     )
     p.add_argument(
         "--tensorboard",
@@ -131,6 +141,7 @@ def run_train(args: argparse.Namespace) -> str | Failed:
                 progress=progress,
                 tensorboard=args.tensorboard,
                 workers=args.workers,
+                budget=args.budget,
                 **overrides,
             )
     except MissingExtraError as err:  # a one-line usage error, like a bad option value
@@ -140,6 +151,7 @@ def run_train(args: argparse.Namespace) -> str | Failed:
     summary.update(
         {k: getattr(result, k) for k in ("precision", "wall_s", "images_per_s", "message")}
     )
+    summary.update({k: getattr(result, k) for k in ("steps", "budget_s", "step_s")})
     summary["out"] = str(result.out)
     text = json_text(summary, indent=2)
     if result.status == "diverged":

@@ -207,8 +207,8 @@ def status(study_dir: str | Path) -> dict[str, Any]:
 
 
 EXPORT_FORMATS = ("jsonl", "csv")
-_EXPORT_KEYS = ("trial_id", "group", "spec_id", "status", "precision", "seed", "epochs", "flops",
-                "params", "acts")  # fmt: skip
+_EXPORT_KEYS = ("trial_id", "group", "spec_id", "status", "precision", "seed", "epochs",
+                "budget_s", "flops", "params", "acts")  # fmt: skip
 
 
 def export(study_dir: str | Path, fmt: str = "jsonl") -> str:

@@ -7,6 +7,8 @@
     recipe: quick                  # a shipped recipe name or a recipe YAML path
     recipe_overrides: {lr: 0.2}    # any recipe field
     epochs: 5                      # per trial (scaling may list several budgets)
+    budget: 15m                    # optional: train each trial to this wall time (90s,
+                                   #   1h30m, or seconds), its schedule of `epochs` fitted
     seed: 0                        # sampling and training seed
     design_space: {...}            # the chosen planner's own section (see planners/)
 
@@ -25,6 +27,7 @@ from typing import Any
 from netscale.spec.io import check_keys, load_yaml_mapping, yaml_load
 from netscale.study.planners import PLANNERS
 from netscale.study.records import StudyConfig, StudyConfigError
+from netscale.training.duration import parse_duration
 
 __all__ = ["StudyConfig", "StudyConfigError", "example_config", "list_examples",
            "load_config", "parse_config"]  # fmt: skip
@@ -51,7 +54,12 @@ def parse_config(data: Any, *, source: str = "config") -> StudyConfig:
     PLANNERS[planner].check_section(section, source)
     fields = {k: v for k, v in data.items() if k in _TOP}
     fields.setdefault("name", source)
-    _check_types(fields, source)
+    if fields.get("budget") is not None:  # stored in seconds: 15m and 900s are one study
+        try:
+            fields["budget"] = parse_duration(fields["budget"])
+        except ValueError as err:
+            raise StudyConfigError(f"{source}: {err}") from None
+    _check_types({k: v for k, v in fields.items() if k != "budget"}, source)
     return StudyConfig(section=section, **fields)
 
 

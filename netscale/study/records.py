@@ -33,20 +33,26 @@ class StudyConfig:
     epochs: int = 5
     seed: int = 0
     minival: float = 0.0
+    budget: float | None = None  # seconds of wall time per trial (None: epochs only)
     section: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as a plain mapping in file form (the planner section under its name)."""
+        """The config as a plain mapping in file form (the planner section under its name;
+        no `budget` key without one, as studies stored before budgets existed hold it)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out[self.planner] = out.pop("section")
+        if out["budget"] is None:
+            del out["budget"]
         return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrialPlan:
     """One planned trial: a spec (plain dict) trained with a recipe (plain dict of fields)
-    for `epochs` from `seed`, or for `kind` "profile" measured with the settings in
-    `recipe`; `group`, `design` and `meta` are for the analysis."""
+    for `epochs` from `seed` (fitted to `budget_s` seconds of wall time when set: the
+    schedule of `epochs` is fitted to the steps the budget holds on the device that
+    first trains it), or for `kind` "profile" measured with the settings in `recipe`;
+    `group`, `design` and `meta` are for the analysis."""
 
     group: str
     spec: dict[str, Any]
@@ -60,6 +66,7 @@ class TrialPlan:
     design: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = "train"
+    budget_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,3 +100,4 @@ class Trial:
     metrics: dict[str, Any] | None
     history: list[dict[str, Any]]
     kind: str = "train"
+    budget_s: float | None = None  # seconds of wall time it trains to (None: its epochs)

@@ -8,6 +8,10 @@ training being exact on resume, ends with the metrics of an uninterrupted run). 
 exception while a worker runs a trial marks that trial failed; a worker process that exits
 with a non-zero code makes `run_local` raise WorkerError once the others are done.
 
+Time budgets: a trial with `budget_s` trains to that wall time; the worker that first
+trains it measures and converts it into steps, recorded in its run directory
+(budget.json), which every later attempt resumes with (netscale/training/budget.py).
+
 Precision: at a trial's first claim the worker that trains it applies the precision rule
 (`decide_precision`: deterministic, nothing timed) and fixes the answer in the ledger;
 every attempt trains in the stored precision, passed to `train` as a recipe override.
@@ -191,6 +195,7 @@ def _train_trial(
         device=options.device,
         progress=progress,
         workers=options.threads,  # a streamed source: as many decoding processes as threads
+        budget=trial.budget_s,  # converted on the device that first trains it, then recorded
     )
     return {
         "status": result.status,
@@ -215,6 +220,8 @@ def _final_metrics(result: Any) -> dict[str, Any]:
         "wall_s": result.wall_s,
         "images_per_s": result.images_per_s,
         "epochs_run": result.epochs,
+        "steps": result.steps,
+        "step_s": result.step_s,  # measured seconds per step of a budgeted trial, else None
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 TABLES = ("meta", "trials", "epochs", "results")
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
@@ -39,7 +39,8 @@ CREATE TABLE trials (
     started REAL,
     finished REAL,
     precision TEXT,
-    kind TEXT NOT NULL DEFAULT 'train'
+    kind TEXT NOT NULL DEFAULT 'train',
+    budget_s REAL
 );
 CREATE TABLE epochs (
     trial_id INTEGER NOT NULL,
@@ -62,6 +63,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE trials RENAME COLUMN grp TO group_name",),
     # 4: what a runner does with the trial (records.TRIAL_KINDS); every older trial trains
     3: ("ALTER TABLE trials ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'",),
+    # 5: the wall time a trial trains to (a config's `budget`); NULL: its epochs, as before
+    4: ("ALTER TABLE trials ADD COLUMN budget_s REAL",),
 }
 
 

@@ -46,7 +46,7 @@ PRECISIONS = ("fp32", "bf16")  # what a trial trains in, fixed per trial (`fix_p
 # The trials columns a `Trial` holds (`group_name` as its field `group`), and those in JSON.
 _TRIAL_COLUMNS = ("trial_id", "group_name", "spec", "spec_id", "recipe", "seed", "epochs",
                   "design", "meta", "flops", "params", "acts", "status", "attempts", "error",
-                  "lease_owner", "precision", "kind")  # fmt: skip
+                  "lease_owner", "precision", "kind", "budget_s")  # fmt: skip
 _FIELDS = {"group_name": "group"}
 _JSON_COLUMNS = ("spec", "recipe", "design", "meta")
 
@@ -116,7 +116,8 @@ class Store:
             db.execute("INSERT INTO meta VALUES ('study', ?)", (json.dumps(study),))
             db.executemany(
                 "INSERT INTO trials (trial_id, group_name, spec, spec_id, recipe, seed, epochs,"
-                " design, meta, flops, params, acts, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " design, meta, flops, params, acts, kind, budget_s)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_plan_row(i, p) for i, p in enumerate(plans)],
             )
             db.execute("COMMIT")
@@ -375,4 +376,5 @@ def _plan_row(trial_id: int, p: TrialPlan) -> tuple[Any, ...]:
         p.params,
         p.acts,
         p.kind,
+        p.budget_s,
     )

@@ -5,5 +5,6 @@ Modules: recipe (Recipe, shipped YAML), schedule (lr, progressive stages), state
 set-up and restore), epoch (one epoch and its metrics line), loop (train), evaluate
 (top-1, flip TTA), precision ("auto" fp32/bf16 by measurement), env (versions, matmul
 peak), progress (hooks, ConsoleProgress), tensorboard_log, checkpoint, rundir, runs
-(evaluate a run directory), distributed (torchrun, SyncBN), optim (optimizers, EMA).
+(evaluate a run directory), distributed (torchrun, SyncBN), optim (optimizers, EMA),
+budget + step_time + duration (training to a wall-time budget: measured once, recorded).
 """

@@ -2,8 +2,8 @@
 
 A checkpoint is a directory `ckpt-EEEE/` (EEEE = completed epochs) holding model.safetensors,
 ema.safetensors (when EMA is on) and state.pt (optimizer state, epoch, step, recipe, seed,
-precision and the metrics lines of the epochs it covers: plain containers of tensors,
-numbers and strings, so `torch.load(weights_only=True)` reads it).
+precision, a time budget's record and the metrics lines of the epochs it covers: plain
+containers of tensors, numbers and strings, so `torch.load(weights_only=True)` reads it).
 It is written under a temporary name in the same directory and renamed into place; then the
 pointer file `latest` is replaced atomically; older checkpoints are removed last. A crash
 at any point leaves either the previous or the new checkpoint complete and pointed to; the

@@ -8,6 +8,7 @@ loss is read back only every 16 steps (each read waits for the GPU).
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from netscale.training.precision import autocast_dtype
 from netscale.training.progress import Hooks
 from netscale.training.recipe import Recipe
 from netscale.training.run import Run
-from netscale.training.schedule import Stage, learning_rate, stage_at
+from netscale.training.schedule import Stage, epoch_steps, learning_rate, stage_at
 from netscale.training.step import update
 
 SYNC_EVERY_CUDA = 16  # CUDA: steps between reads of the loss (divergence check, progress)
@@ -66,31 +67,40 @@ def _set_dropout(model: nn.Module, rate: float | None) -> None:
             m.p = rate
 
 
-def _train_step(
-    run: Run, train_model: nn.Module, batch: Batch, i: int, n_steps: int, stage: Stage
-) -> torch.Tensor | None:
-    """Step `i` of the epoch on `batch`: seed its randomness, augment the batch, and apply
-    the pure update (step.py); returns the loss (None when every image of the batch was a
-    corrupt file: the step counts, the weights stay)."""
+def step_inputs(
+    run: Run, batch: Batch, stage: Stage, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch on the run's device, augmented for `stage` with `generator`: the model's
+    input and soft targets."""
     r, data = run.recipe, run.data
-    g = _step_generator(run.seed, run.epoch, i, run.ranks.rank)
-    torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout, drop path
-    run.lr = learning_rate(r, run.step, n_steps)
-    run.step += 1
-    if not len(batch.labels):
-        return None
-    x, y = train_batch(
-        to_device(batch.images, run.device),  # uint8: 1/4 of the float bytes
+    return train_batch(
+        to_device(batch.images, run.device),  # uint8 (or worker-normalized float)
         to_device(batch.labels, run.device),
         config=augment_config(r, stage),
         resolution=stage.resolution,
         mean=data.mean,
         std=data.std,
         num_classes=data.num_classes,
-        generator=g,
+        generator=generator,
         channels_last=r.channels_last,
         sampled=batch.sampled,
     )
+
+
+def _train_step(
+    run: Run, train_model: nn.Module, batch: Batch, i: int, per_epoch: int, stage: Stage
+) -> torch.Tensor | None:
+    """Step `i` of the epoch on `batch`: seed its randomness, augment the batch, and apply
+    the pure update (step.py); returns the loss (None when every image of the batch was a
+    corrupt file: the step counts, the weights stay)."""
+    r = run.recipe
+    g = _step_generator(run.seed, run.epoch, i, run.ranks.rank)
+    torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))  # dropout, drop path
+    run.lr = learning_rate(r, run.step, per_epoch)
+    run.step += 1
+    if not len(batch.labels):
+        return None
+    x, y = step_inputs(run, batch, stage, g)
     return update(
         run.model,
         train_model,
@@ -129,7 +139,8 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
     stage = stage_at(run.stages, run.epoch)
     _set_dropout(run.model, stage.dropout_rate)
     per_rank = r.batch_size // world
-    n_steps = steps_per_epoch(len(data.train), per_rank, world)
+    per_epoch = steps_per_epoch(len(data.train), per_rank, world)
+    n_steps = epoch_steps(r, per_epoch, run.epoch)  # fewer in the last epoch of `steps`
     sync_every = 1 if run.device.type == "cpu" else SYNC_EVERY_CUDA
     run.model.train()
     loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
@@ -147,11 +158,11 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
         pin_memory=run.device.type == "cuda",
     )
     waited, ready = 0.0, time.perf_counter()
-    for i, batch in enumerate(batches):
+    for i, batch in enumerate(itertools.islice(batches, n_steps)):
         waited += time.perf_counter() - ready
         skipped.extend(batch.skipped)
         images += len(batch.labels)
-        loss = _train_step(run, train_model, batch, i, n_steps, stage)
+        loss = _train_step(run, train_model, batch, i, per_epoch, stage)
         ready = time.perf_counter()
         if loss is None:
             continue

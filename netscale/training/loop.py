@@ -24,8 +24,10 @@ from torch import nn
 from netscale.complexity import count
 from netscale.data import steps_per_epoch
 from netscale.profiling.device import resolve_device
+from netscale.training import budget as time_budget
 from netscale.training import distributed as dist
 from netscale.training import rundir
+from netscale.training.duration import parse_duration
 from netscale.training.epoch import epoch_metrics, train_epoch
 from netscale.training.model_recipe import FitRequest
 from netscale.training.precision import PrecisionChoice
@@ -44,7 +46,8 @@ TIMING_KEYS = ("images_per_s", "mfu", "epoch_s", "data_wait_s", "wall_s", "peak_
 class RunResult:
     """What `train` returns: status "completed" or "diverged", the per-epoch metrics, the
     final test top-1 (%) of the model and of its EMA (None without EMA), flip-TTA top-1s
-    (None without eval_flip) and the precision the run trained in."""
+    (None without eval_flip), the precision the run trained in, the optimizer steps taken,
+    and with a time budget the budget and the measured seconds per step (budget.py)."""
 
     status: str
     out: Path | None
@@ -58,6 +61,9 @@ class RunResult:
     precision: str = ""
     top1_flip: float | None = None
     ema_top1_flip: float | None = None
+    steps: int = 0
+    budget_s: float | None = None
+    step_s: float | None = None
 
 
 def train(
@@ -73,6 +79,7 @@ def train(
     progress: Progress | None = None,
     tensorboard: bool = False,
     workers: int | None = None,
+    budget: str | float | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Train `model` (a registered name, spec file, NetSpec or netscale Net) on `data` (a
@@ -83,7 +90,10 @@ def train(
     metrics line, and may have on_start / on_step / on_end methods (progress.py);
     `tensorboard` also writes scalars to OUT/tensorboard. `workers`: decoding processes of
     a streamed source (`folder:PATH`, `stream_datasets`; default one per CPU, at most 8;
-    the results do not depend on it)."""
+    the results do not depend on it). `budget`: train to this wall time ("15m", "1h30m",
+    or seconds): converted once into steps that the schedule is fitted to (budget.py)."""
+    started = time.perf_counter()
+    budget_s = None if budget is None else parse_duration(budget)
     rec = load_recipe(recipe, **overrides)
     fit = None  # a Recipe object is taken as it is; a named recipe is fitted to the model
     if not isinstance(recipe, Recipe):
@@ -91,16 +101,7 @@ def train(
     Hooks(progress)  # a progress that is not callable fails here, before any work
     ranks = dist.init()
     dev = resolve_device(device)
-    if ranks.world > 1 and rec.batch_size % ranks.world:
-        raise ValueError(
-            f"batch_size={rec.batch_size} must be divisible by the {ranks.world} ranks"
-        )
-    dist.check_sync_bn(rec.sync_bn, dev, ranks.world)
-    if tensorboard:
-        if out is None:
-            raise ValueError("tensorboard=True needs a run directory: pass out=... (--out)")
-        if ranks.main:
-            require_tensorboard()  # fail before any work when the package is missing
+    _check_options(rec, ranks, dev, tensorboard=tensorboard, out=out)
     run = Run.create(
         model,
         data,
@@ -113,7 +114,7 @@ def train(
         workers=workers,
         fit=fit,
     )
-    choice = run.open(resume)
+    choice = _open(run, resume, budget_s, started)
     train_model = dist.wrap(run.model, dev, ranks.world, sync_bn=rec.sync_bn)
     if rec.compile:
         train_model = torch.compile(train_model, dynamic=rec.progressive != "none")
@@ -129,6 +130,32 @@ def train(
         if board is not None:
             board.close()
     return result
+
+
+def _check_options(
+    rec: Recipe, ranks: dist.Ranks, dev: torch.device, *, tensorboard: bool, out: Any
+) -> None:
+    """The checks `train` makes before any work: batch per rank, SyncBN, TensorBoard."""
+    if ranks.world > 1 and rec.batch_size % ranks.world:
+        raise ValueError(
+            f"batch_size={rec.batch_size} must be divisible by the {ranks.world} ranks"
+        )
+    dist.check_sync_bn(rec.sync_bn, dev, ranks.world)
+    if tensorboard:
+        if out is None:
+            raise ValueError("tensorboard=True needs a run directory: pass out=... (--out)")
+        if ranks.main:
+            require_tensorboard()  # fail before any work when the package is missing
+
+
+def _open(run: Run, resume: bool, budget_s: float | None, started: float) -> PrecisionChoice:
+    """Open the run (new, restarted or resumed); with a time budget, a resumed run takes
+    its recorded steps first and a fresh one measures and converts (budget.py)."""
+    time_budget.resume_recorded(run, budget_s, resume)
+    choice = run.open(resume)
+    if budget_s is not None and run.budget is None:
+        time_budget.convert(run, budget_s, started)
+    return choice
 
 
 def _start_info(run: Run, choice: PrecisionChoice) -> dict[str, Any]:
@@ -213,4 +240,7 @@ def _result(
         precision=run.precision,
         top1_flip=last.get("test_top1_flip"),
         ema_top1_flip=last.get("ema_top1_flip"),
+        steps=run.step,
+        budget_s=run.budget["budget_s"] if run.budget else None,
+        step_s=run.budget["step_s"] if run.budget else None,
     )

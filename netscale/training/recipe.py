@@ -37,6 +37,9 @@ class Recipe:
     name: str = "custom"
     source: str = ""
     epochs: int = 10
+    # optimizer steps in all: the last epoch stops there and the schedule ends there (a time
+    # budget sets it, with epochs = ceil(steps / steps per epoch)); None: every epoch whole
+    steps: int | None = None
     batch_size: int = 128  # global images per step
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -139,6 +142,8 @@ class Recipe:
         ):
             if getattr(self, name) < 0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be >= 0")
+        if self.steps is not None and self.steps < 1:
+            raise RecipeError(f"steps={self.steps!r} is invalid: must be >= 1, or null")
         for name in ("resolution", "eval_resolution", "min_resolution"):
             value = getattr(self, name)
             if value is not None and value < 1:

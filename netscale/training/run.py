@@ -32,7 +32,7 @@ from netscale.training.model_recipe import FitRequest, spec_and_recipe
 from netscale.training.optim import build_optimizer
 from netscale.training.precision import PrecisionChoice, choose_precision
 from netscale.training.recipe import Recipe, recipe_to_dict
-from netscale.training.schedule import Stage, progressive_stages
+from netscale.training.schedule import Stage, check_steps, progressive_stages
 from netscale.training.setup import check_fits, fingerprint, place_data
 
 
@@ -60,6 +60,7 @@ class Run:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said to the user at the start
     workers: int = 0  # decoding processes of a streamed source (results do not depend on it)
+    budget: dict[str, Any] | None = None  # a time budget's conversion to steps (budget.py)
 
     @classmethod
     def create(
@@ -88,7 +89,7 @@ class Run:
             )
         spec, recipe, notes = spec_and_recipe(model, splits, recipe, fit)
         per_rank = recipe.batch_size // ranks.world
-        steps_per_epoch(len(splits.train), per_rank, ranks.world)  # >= 1 step
+        check_steps(recipe, steps_per_epoch(len(splits.train), per_rank, ranks.world))
         check_fits(spec, recipe, device, ranks.world)
         torch.manual_seed(seed)  # identical initial weights on every rank
         net = build(spec).to(device)
@@ -165,6 +166,7 @@ class Run:
             "seed": self.seed,
             "precision": self.precision,
             "recipe": recipe_to_dict(self.recipe),
+            "budget": self.budget,  # a time budget's steps, as budget.json records them
             # The epochs' metrics lines travel with the weights: a damaged or emptied
             # metrics.jsonl is rewritten from here on resume.
             "metrics": json_text(self.metrics),
@@ -182,6 +184,11 @@ class Run:
         if ckpt is None:
             return None
         state = load_checkpoint(ckpt, model=self.model, ema=self.ema)
+        if state.get("budget", self.budget) != self.budget:
+            raise ValueError(
+                f"cannot resume {str(self.out)!r}: its checkpoint {ckpt.name} records the "
+                f"budget {state['budget']!r}, budget.json {self.budget!r}"
+            )
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch, self.step, self.seed = state["epoch"], state["step"], state["seed"]
         if "metrics" in state:  # the checkpoint's own copy: metrics.jsonl may be damaged

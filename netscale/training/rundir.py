@@ -2,7 +2,8 @@
 
 RUN_DIR holds spec.yaml, recipe.json, data.json, env.json (versions, device, git commit and
 the chosen precision with its reason), metrics.jsonl (one line per epoch), checkpoints/,
-result.json and, with TensorBoard on, tensorboard/. Files are written by rank 0 only.
+result.json, with TensorBoard on tensorboard/, and with a time budget budget.json (the
+steps it was converted to: budget.py). Files are written by rank 0 only.
 
 What a rerun of the same command finds, and does (issue 11, "run directories that survive
 a crash"):
@@ -30,7 +31,7 @@ from netscale.training.recipe import Recipe, RecipeError, recipe_from_dict, reci
 # What a run writes before its first checkpoint: a directory holding only these is a run
 # that stopped early, safe to start again.
 RUN_FILES = ("spec.yaml", "recipe.json", "data.json", "env.json", "metrics.jsonl")
-RUN_FILES += ("result.json", "tensorboard", "checkpoints")
+RUN_FILES += ("result.json", "tensorboard", "checkpoints", "budget.json")
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -1,7 +1,9 @@
-"""Learning-rate schedules and progressive-learning stages as pure functions. No torch."""
+"""Learning-rate schedules and progressive-learning stages as pure functions, and a recipe
+fitted to a number of optimizer steps (a time budget's). No torch."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -13,9 +15,11 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     `warmup_epochs`, then cosine to `min_lr_ratio` of the peak (SGDR without restarts),
     exponential decay by `decay_rate` every `decay_epochs` (EfficientNet sec. 5.2), steps
     of `decay_rate` at the `decay_milestones` fractions of the epochs (ResNet's baseline),
-    or constant. The peak is the recipe's lr scaled to its batch size."""
+    or constant. The peak is the recipe's lr scaled to its batch size. The schedule spans
+    `recipe.steps` steps when set (the last epoch partial), else the recipe's epochs."""
     peak = recipe.scaled_lr()
     epoch = (step + 1) / steps_per_epoch  # the lr applied during step `step`
+    total = recipe.steps / steps_per_epoch if recipe.steps else recipe.epochs
     warmup = recipe.warmup_epochs
     if warmup > 0 and epoch <= warmup:
         return peak * epoch / warmup
@@ -24,9 +28,9 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     if recipe.schedule == "exponential":
         return peak * recipe.decay_rate ** math.floor((epoch - warmup) / recipe.decay_epochs)
     if recipe.schedule == "step":  # TF's current_epoch >= m * epochs, for each milestone
-        passed = sum(epoch > m * recipe.epochs for m in recipe.decay_milestones)
+        passed = sum(epoch > m * total for m in recipe.decay_milestones)
         return peak * recipe.decay_rate**passed
-    progress = min(1.0, (epoch - warmup) / max(recipe.epochs - warmup, 1e-9))
+    progress = min(1.0, (epoch - warmup) / max(total - warmup, 1e-9))
     floor = recipe.min_lr_ratio * peak
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
@@ -88,3 +92,53 @@ def progressive_stages(
 def stage_at(stages: list[Stage], epoch: int) -> Stage:
     """The stage that trains epoch `epoch` (0-based)."""
     return [s for s in stages if s.start <= epoch][-1]
+
+
+def epoch_steps(recipe: Recipe, steps_per_epoch: int, epoch: int) -> int:
+    """Optimizer steps of epoch `epoch` (0-based): all of them, except in the last epoch of
+    a recipe with `steps`, which stops there."""
+    if recipe.steps is None:
+        return steps_per_epoch
+    return max(0, min(steps_per_epoch, recipe.steps - epoch * steps_per_epoch))
+
+
+def check_steps(recipe: Recipe, steps_per_epoch: int) -> None:
+    """ValueError unless a recipe's `steps` end in its last epoch (epochs = ceil(steps /
+    steps per epoch)); nothing to check without `steps`."""
+    if recipe.steps is None:
+        return
+    need = math.ceil(recipe.steps / steps_per_epoch)
+    if recipe.epochs != need:
+        raise ValueError(
+            f"steps={recipe.steps} at {steps_per_epoch} steps per epoch takes "
+            f"epochs={need} (ceil(steps / steps per epoch)), but the recipe has "
+            f"epochs={recipe.epochs}: set epochs to {need}, or leave steps unset"
+        )
+
+
+def fit_to_steps(recipe: Recipe, steps: int, steps_per_epoch: int) -> Recipe:
+    """`recipe` fitted to `steps` optimizer steps (a time budget's): epochs = ceil(steps /
+    steps per epoch), the last one partial; every epoch-valued field keeps its share of the
+    run, i.e. is scaled by steps / the recipe's own steps (warmup_epochs, decay_epochs; the
+    cosine end and the step milestones follow `steps`); the EMA keeps its averaging horizon
+    as a share of the run (`ema_decay_for`). Progressive stages split the new epochs."""
+    own = recipe.steps or recipe.epochs * steps_per_epoch
+    scale = steps / own
+    return dataclasses.replace(
+        recipe,
+        epochs=math.ceil(steps / steps_per_epoch),
+        steps=steps,
+        warmup_epochs=recipe.warmup_epochs * scale,
+        decay_epochs=recipe.decay_epochs * scale,
+        ema_decay=ema_decay_for(recipe.ema_decay, scale),
+    )
+
+
+def ema_decay_for(decay: float, scale: float) -> float:
+    """The per-step EMA decay averaging over the same share of a run `scale` times as long:
+    a decay d averages over ~1 / (1 - d) steps, so 1 - (1 - d) / scale; never below
+    min(d, 0.5) (at least ~2 steps), always below 1; 0 (no EMA) stays 0."""
+    if decay == 0.0:
+        return 0.0
+    fitted = max(1.0 - (1.0 - decay) / scale, min(decay, 0.5))
+    return min(fitted, math.nextafter(1.0, 0.0))

@@ -91,6 +91,7 @@ def test_every_recipe_field_is_a_flag(monkeypatch):
         "name",
         "source",
         "decay_milestones",
+        "steps",  # set by --budget
     }
     args = ["train", "tiny", "--out", "x", "--warmup-epochs", "0.5", "--no-channels-last"]
     with pytest.raises(_Called):
@@ -98,3 +99,25 @@ def test_every_recipe_field_is_a_flag(monkeypatch):
     assert seen["warmup_epochs"] == 0.5 and seen["channels_last"] is False
     assert seen["min_mixup_alpha"] == 0.1 and seen["compile"] is True
     assert "lr" not in seen  # absent flags keep the recipe's value
+
+
+def test_budget_flag(tmp_path, capsys, monkeypatch):
+    """--budget reaches train() as written; a bad one is a one-line usage error naming the
+    allowed forms; a budgeted run's summary says its steps, budget and seconds per step."""
+    from netscale.training import budget
+    from netscale.training.step_time import Measurement
+
+    spec = save(tiny_spec(), tmp_path / "tiny.yaml")
+    code = main(["train", str(spec), "--budget", "15x", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "budget='15x' is invalid: a duration > 0 with units, Ns, Nm, Nh" in err
+    fixed = Measurement(step_s=0.125, eval_s=0.375, save_s=0.125, overhead_s=1.0)
+    monkeypatch.setattr(budget, "measure", lambda run, started: fixed)
+    args = ["train", str(spec), "--budget", "4s", "--precision", "fp32", "--out"]
+    assert main([*args, str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert (summary["steps"], summary["budget_s"], summary["step_s"]) == (16, 4.0, 0.125)
+    assert summary["epochs"] == 2
+    assert "note: budget 4s: 16 steps (0.125 s per step" in captured.err

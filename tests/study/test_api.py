@@ -131,8 +131,8 @@ def test_export_jsonl(ledger):
     assert [r["trial_id"] for r in rows] == [0, 1, 2, 3]
     assert rows[0] == {
         "trial_id": 0, "group": "a", "spec_id": "id0", "status": "completed",
-        "precision": "fp32", "seed": 0, "epochs": 1, "flops": 100, "params": 10, "acts": 0,
-        "metrics": {"top1": 60.0, "loss": 1.5}, "design": {"w1": 8},
+        "precision": "fp32", "seed": 0, "epochs": 1, "budget_s": None, "flops": 100,
+        "params": 10, "acts": 0, "metrics": {"top1": 60.0, "loss": 1.5}, "design": {"w1": 8},
     }  # fmt: skip
     assert rows[2]["metrics"] == {"top1": 70.0, "loss": None}  # NaN: null, not invalid JSON
     assert rows[1]["metrics"] is None and rows[3]["status"] == "pending"
@@ -143,8 +143,8 @@ def test_export_csv_flattens_metrics_and_design(ledger):
     text = export(ledger, "csv")
     table = list(csv.DictReader(io.StringIO(text)))
     assert text.splitlines()[0].split(",") == [
-        "trial_id", "group", "spec_id", "status", "precision", "seed", "epochs", "flops",
-        "params", "acts", "metrics.top1", "metrics.loss", "design.w1",
+        "trial_id", "group", "spec_id", "status", "precision", "seed", "epochs", "budget_s",
+        "flops", "params", "acts", "metrics.top1", "metrics.loss", "design.w1",
     ]  # fmt: skip
     assert len(table) == 4 and not text.endswith("\n")
     assert table[0]["metrics.top1"] == "60.0" and table[0]["design.w1"] == "8"

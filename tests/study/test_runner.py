@@ -103,7 +103,8 @@ def _fake_train(recipes: list):
     def train(spec, *, recipe, out, resume, **kwargs):
         recipes.append((recipe.precision, resume))
         return SimpleNamespace(status="completed", metrics=[], message="", top1=50.0,
-                               ema_top1=None, wall_s=1.0, images_per_s=1.0, epochs=1)  # fmt: skip
+                               ema_top1=None, wall_s=1.0, images_per_s=1.0, epochs=1, steps=11,
+                               step_s=None)  # fmt: skip
 
     return train
 

@@ -147,16 +147,18 @@ def test_fix_precision_is_set_once_by_the_lease_holder(tmp_path):
 
 
 def _old_schema(tmp_path, version: int) -> None:
-    """A study as netscale wrote it at schema `version`, one trial done: schema 3 had no
-    trial kind; schema 2 named the group column `grp` too; schema 1 had no precision
-    column either."""
+    """A study as netscale wrote it at schema `version`, one trial done: schema 4 had no
+    trial budget; schema 3 no trial kind either; schema 2 named the group column `grp`
+    too; schema 1 had no precision column either."""
     store = _store(tmp_path, 2)
     store.claim("h:1", 60)
     store.fix_precision(0, "h:1", "fp32")
     store.finish(0, "h:1", "completed", {"top1": 50.0}, history=[{"epoch": 1, "top1": 50.0}])
     store.close()
     db = sqlite3.connect(tmp_path / DB_NAME)
-    db.execute("ALTER TABLE trials DROP COLUMN kind")
+    db.execute("ALTER TABLE trials DROP COLUMN budget_s")
+    if version <= 3:
+        db.execute("ALTER TABLE trials DROP COLUMN kind")
     if version <= 2:
         db.execute("ALTER TABLE trials RENAME COLUMN group_name TO grp")
     if version == 1:
@@ -174,7 +176,7 @@ def _columns(tmp_path) -> tuple[str | None, list[str]]:
     return schema, columns
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_schemas_are_migrated_in_place(tmp_path, version):
     _old_schema(tmp_path, version)
     store = Store.open(tmp_path)
@@ -183,17 +185,20 @@ def test_older_schemas_are_migrated_in_place(tmp_path, version):
     assert (t0.group, t1.group) == ("g", "g")  # the renamed column holds the groups
     assert t0.precision == ("fp32" if version >= 2 else None) and t1.precision is None
     assert (t0.kind, t1.kind) == ("train", "train")  # every trial before schema 4 trained
+    assert (t0.budget_s, t1.budget_s) == (None, None)  # and none before 5 had a budget
     assert store.claim("h:2", 60).trial_id == 1
     assert store.fix_precision(1, "h:2", "fp32") == "fp32"
     store.close()
     schema, columns = _columns(tmp_path)
-    assert schema == "4" and "group_name" in columns and "grp" not in columns
-    assert "kind" in columns
+    assert schema == "5" and "group_name" in columns and "grp" not in columns
+    assert "kind" in columns and "budget_s" in columns
     Store.open(tmp_path).close()  # opening a migrated study again changes nothing
     assert _columns(tmp_path) == (schema, columns)
 
 
-@pytest.mark.parametrize(("version", "step"), [(1, 1), (1, 2), (2, 2), (1, 3), (3, 3)])
+@pytest.mark.parametrize(
+    ("version", "step"), [(1, 1), (1, 2), (2, 2), (1, 3), (3, 3), (1, 4), (4, 4)]
+)
 def test_failed_migration_leaves_the_old_schema_whole(tmp_path, monkeypatch, version, step):
     """A statement that fails after others succeeded (in this step or an earlier one): the
     whole migration is rolled back, and a later open migrates."""
@@ -208,7 +213,7 @@ def test_failed_migration_leaves_the_old_schema_whole(tmp_path, monkeypatch, ver
     assert _columns(tmp_path) == before
     monkeypatch.undo()
     Store.open(tmp_path).close()
-    assert _columns(tmp_path)[0] == "4"
+    assert _columns(tmp_path)[0] == "5"
 
 
 @pytest.mark.parametrize(

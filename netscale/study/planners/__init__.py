@@ -17,6 +17,7 @@ The config, the report and the recommendation reach a planner only through `PLAN
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from netscale.study.planners.scaling import Scaling
 from netscale.study.records import StudyConfig, StudyConfigError, Trial, TrialPlan
 from netscale.study.report_parts import Section
 from netscale.study.statistics import AnalysisError
+from netscale.training.duration import format_duration
 
 PLANNERS: dict[str, Planner] = {
     p.name: p
@@ -55,7 +57,8 @@ def needs_data(config: StudyConfig) -> bool:
 
 def plan(config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
     """The trials of `config`, in order; errors name the config key. `shape` (the data's
-    classes and channels) may be None only for a planner that uses no data."""
+    classes and channels) may be None only for a planner that uses no data. A config's
+    `budget` goes to every trial (one a planner gave its own budget keeps it)."""
     planner = get_planner(config.planner)
     if shape is None and planner.needs_data:
         raise StudyConfigError(
@@ -65,7 +68,18 @@ def plan(config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
     trials = planner.plan(config, shape)
     if not trials:
         raise StudyConfigError(f"{config.name}: the {config.planner} planner produced no trials")
-    return trials
+    if config.budget is None:
+        return trials
+    if any(t.kind != "train" for t in trials):
+        raise StudyConfigError(
+            f"{config.name}: budget={format_duration(config.budget)} is invalid for the "
+            f"{planner.name} "
+            "planner: its trials are measured, not trained; remove `budget`"
+        )
+    return [
+        t if t.budget_s is not None else dataclasses.replace(t, budget_s=config.budget)
+        for t in trials
+    ]
 
 
 def recommend(study: Mapping[str, Any], trials: Sequence[Trial]) -> str:

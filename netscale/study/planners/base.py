@@ -88,9 +88,10 @@ def make_trial(
 ) -> TrialPlan:
     """One trial: the recipe is resolved now (so a later change to a shipped recipe does not
     change a planned study) and trains at the spec's resolution."""
-    for key in ("epochs", "resolution"):  # never silently overwritten below
+    where_set = {"epochs": "the top-level `epochs`", "resolution": "the planner's section",
+                 "steps": "the top-level `budget` (a time budget per trial)"}  # fmt: skip
+    for key, where in where_set.items():  # never silently overwritten below
         if key in config.recipe_overrides:
-            where = "the top-level `epochs`" if key == "epochs" else "the planner's section"
             raise StudyConfigError(
                 f"{config.name}: recipe_overrides.{key} cannot be honoured: each trial's "
                 f"{key} comes from its plan; set it in {where}"
