@@ -10,7 +10,9 @@ but round widths without the 10% rule (official V2 code).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from netscale.families.registry import (
     ModelInfo,
@@ -247,42 +249,46 @@ def _register() -> None:
             ),
         )
     for size, (train, test, _, top1, params, flops) in EFFICIENTNET_V2.items():
-        name = f"efficientnet_v2_{size}"
-        prog, code = v2_progressive(size)
-        register(
+        _register_v2(
+            size,
             partial(efficientnet_v2, size),
-            ModelInfo(
-                name=name,
-                family="efficientnet_v2",
-                paper=_PAPER_V2,
-                train_resolution=train,
-                test_resolution=test,
-                references=published("EfficientNetV2 Table 7", top1, params, flops),
-                timm=f"efficientnetv2_{size}",
-                torchvision=f"efficientnet_v2_{size}" if size != "xl" else None,
-                progressive=prog,
-                progressive_code=code,
-                training=(eval_crop(test, v2=True),),
-                notes="BN epsilon 1e-3 as the official code and torchvision; timm's "
-                "efficientnetv2_* use 1e-5: import_weights sets the source's.",
-            ),
+            (train, test),
+            references=published("EfficientNetV2 Table 7", top1, params, flops),
+            timm=f"efficientnetv2_{size}",
+            torchvision=f"efficientnet_v2_{size}" if size != "xl" else None,
+            notes="BN epsilon 1e-3 as the official code and torchvision; timm's "
+            "efficientnetv2_* use 1e-5: import_weights sets the source's.",
         )
     for variant, (_, _, train, test, _) in EFFICIENTNET_V2_BASE.items():
-        name = f"efficientnet_v2_{variant}"
-        register(
+        _register_v2(
+            variant,
             partial(efficientnet_v2_base, variant),
-            ModelInfo(
-                name=name,
-                family="efficientnet_v2",
-                paper=_PAPER_V2,
-                train_resolution=train,
-                test_resolution=test,
-                progressive_code=v2_progressive(variant)[1],
-                training=(eval_crop(test, v2=True),),
-                notes=f"timm's tf_efficientnetv2_{variant} has the same parameters but TF 'same' "
-                "(asymmetric) padding, so it is not a same-architecture counterpart.",
-            ),
+            (train, test),
+            notes=f"timm's tf_efficientnetv2_{variant} has the same parameters but TF 'same' "
+            "(asymmetric) padding, so it is not a same-architecture counterpart.",
         )
+
+
+def _register_v2(
+    size: str, factory: Callable[[], NetSpec], resolutions: tuple[int, int], **info: Any
+) -> None:
+    """Register EfficientNetV2 `size` with its progressive presets and evaluation crop."""
+    train, test = resolutions
+    paper, code = v2_progressive(size)
+    register(
+        factory,
+        ModelInfo(
+            name=f"efficientnet_v2_{size}",
+            family="efficientnet_v2",
+            paper=_PAPER_V2,
+            train_resolution=train,
+            test_resolution=test,
+            progressive=paper,
+            progressive_code=code,
+            training=(eval_crop(test, v2=True),),
+            **info,
+        ),
+    )
 
 
 _register()
