@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from netscale.data import ArrayDataset, eval_batch
-from netscale.data.steps import eval_steps
+from netscale.data.steps import Batch, eval_steps
 from netscale.data.stream import StreamSplit
 from netscale.training.distributed import all_sum
 from netscale.training.precision import autocast_dtype
@@ -103,18 +103,11 @@ def evaluate_models(
     for batch in batches:
         if not len(batch.labels):
             continue
-        x = eval_batch(
-            to_device(batch.images, device),
-            resolution=resolution,
-            mean=mean,
-            std=std,
-            channels_last=channels_last,
-            crop_fraction=1.0 if batch.sampled else crop_fraction,
-        )  # (B, C, R, R)
+        x = eval_inputs(batch, device, resolution, mean, std, channels_last, crop_fraction)
         y = to_device(batch.labels, device)
         images += len(batch.labels)
         for k, model in enumerate(models):
-            _score(sums[k], model, x, y, dtype, flip, channels_last)
+            score_batch(sums[k], model, x, y, dtype, flip, channels_last)
     totals = all_sum([*sums.flatten().tolist(), float(images)], device)
     for m, mode in zip(models, modes, strict=True):
         m.train(mode)
@@ -136,7 +129,28 @@ def _results(totals: list[float], n_models: int, flip: bool) -> list[EvalResult]
     ]
 
 
-def _score(
+def eval_inputs(
+    batch: Batch,
+    device: torch.device,
+    resolution: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    channels_last: bool,
+    crop_fraction: float,
+) -> torch.Tensor:
+    """An evaluation batch on `device`, center-cropped (unless the workers did), resized and
+    normalized: the model's input (B, C, R, R)."""
+    return eval_batch(
+        to_device(batch.images, device),
+        resolution=resolution,
+        mean=mean,
+        std=std,
+        channels_last=channels_last,
+        crop_fraction=1.0 if batch.sampled else crop_fraction,
+    )
+
+
+def score_batch(
     sums: torch.Tensor,
     model: nn.Module,
     x: torch.Tensor,

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from netscale.data import eval_batch, steps_per_epoch
+from netscale.data import steps_per_epoch
 from netscale.data.steps import Batch, eval_steps, train_steps
 from netscale.training.checkpoint import save_checkpoint
 from netscale.training.epoch import augment_config, step_inputs
-from netscale.training.evaluate import to_device
+from netscale.training.evaluate import eval_inputs, score_batch, to_device
 from netscale.training.optim import build_optimizer
 from netscale.training.precision import autocast_dtype
 from netscale.training.recipe import recipe_to_dict
@@ -183,22 +183,18 @@ def _eval_seconds(run: Run, model: nn.Module) -> float:
     )
     model.eval()
     dtype = autocast_dtype(run.precision)
+    sums = torch.zeros(3, dtype=torch.float64, device=run.device)  # what evaluate() adds up
     start = 0.0
     for timed in (False, True):
         if timed:
             _sync(run.device)
             start = time.perf_counter()
-        x = eval_batch(
-            to_device(batch.images, run.device),
-            resolution=resolution,
-            mean=data.mean,
-            std=data.std,
-            channels_last=r.channels_last,
-            crop_fraction=1.0 if batch.sampled else r.eval_crop_fraction,
-        )
-        for view in (x, x.flip(3)) if r.eval_flip else (x,):
-            with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-                model(view).float().argmax(-1)
+        x = eval_inputs(
+            batch, run.device, resolution, data.mean, data.std, r.channels_last,
+            r.eval_crop_fraction,
+        )  # fmt: skip
+        y = to_device(batch.labels, run.device)
+        score_batch(sums, model, x, y, dtype, r.eval_flip, r.channels_last)
     _sync(run.device)
     seconds = time.perf_counter() - start
     model.train()
