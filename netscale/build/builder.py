@@ -41,6 +41,8 @@ class Net(nn.Module):
             act=spec.act,
             eps=spec.norm_eps,
             ln_eps=spec.layer_norm_eps,
+            pool=h.pool,
+            logit_scale=h.logit_scale,
         )
         _init_weights(self, zero_init_residual=spec.zero_init_residual)
 
@@ -54,7 +56,10 @@ class Net(nn.Module):
 
 
 def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
-    """He-normal (fan-out) convs, unit norms, N(0, 0.01) classifier (pycls init)."""
+    """He-normal (fan-out) convs, unit norms, N(0, 0.01) classifier (pycls init); then each
+    block's own `init_weights` (conv_pool: airbench's default-plus-Dirac convs), then zero
+    last norms of residual branches when asked. A whitening stem's conv is He-normal here;
+    `netscale.build.whiten.init_whitening` sets it from the training images."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -66,6 +71,9 @@ def _init_weights(model: nn.Module, *, zero_init_residual: bool) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, PlannedBlock):
+            m.init_weights()
     if zero_init_residual:
         for m in model.modules():
             norm = m.last_norm() if isinstance(m, PlannedBlock) else None

@@ -66,7 +66,7 @@ def _architecture(spec: NetSpec) -> NetSpec:
     return dataclasses.replace(
         spec,
         name="",
-        resolution=spec.total_stride,
+        resolution=spec.min_resolution,
         head=head,
         drop_path_rate=0.0,
         zero_init_residual=False,

@@ -6,7 +6,10 @@ Algorithm 2). After a conv y = W * x + b it folds exactly into W' = s[o] * W[o] 
 b' = s * b + t. Before a 1x1 conv without padding (CoAtNet's pre-norm MBConv) it folds into
 the conv's input channels: W'[o, i] = W[o, i] * s[i], b'[o] = b[o] + sum_i W[o, i] * t[i].
 A conv with padding cannot absorb a preceding BN, because the zeros it pads are not
-normalized.
+normalized. A BN after conv -> max-pool (airbench's conv_pool block) folds into the conv
+when every scale s is >= 0: max-pooling commutes with a per-channel non-decreasing affine
+map, bn(pool(y)) = pool(bn(y)). With a negative scale it would not (the max becomes a min),
+so that BN stays, unfolded (in eval mode, a fixed per-channel affine map).
 
 Which BN follows which conv is read from the layer plan each netscale block and chain carries
 (`module.plan`, netscale/plan: the layers its forward applies in order), and from
@@ -23,7 +26,7 @@ import torch
 from torch import nn
 
 from netscale.nn.layers import Chain, PlannedBlock
-from netscale.plan.layers import Layer
+from netscale.plan.layers import Layer, Pool
 
 _BN = (nn.BatchNorm2d, nn.SyncBatchNorm)  # eval mode: running statistics, foldable
 
@@ -34,7 +37,8 @@ class FuseError(ValueError):
 
 def optimize_for_inference(model: nn.Module, *, channels_last: bool = True) -> nn.Module:
     """A copy of `model` for inference: eval mode, every BatchNorm folded into its conv,
-    ConvNeXt's layer scale folded into the last linear, weights in channels_last.
+    ConvNeXt's layer scale folded into the last linear, weights in channels_last. (A BN
+    after conv -> max-pool folds only when none of its scales is negative; else it stays.)
 
     The input is not modified. Outputs equal the original's (eval mode) within fp32
     rounding. The copy keeps its class (a netscale `Net` keeps `.spec`), but its state dict
@@ -46,11 +50,14 @@ def optimize_for_inference(model: nn.Module, *, channels_last: bool = True) -> n
     """
     _check_input(model)
     out = copy.deepcopy(model).eval()
+    kept: set[int] = set()  # BNs after a max-pool with a negative scale: left as they are
     with torch.no_grad():
         for module in list(out.modules()):
-            _fold_children(module)
+            kept.update(id(bn) for bn in _fold_children(module))
     left = [
-        name for name, m in out.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        name
+        for name, m in out.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in kept
     ]
     if left:
         raise FuseError(
@@ -115,9 +122,31 @@ def _fold_pair(module: nn.Module, first: str, second: str, *, before: bool) -> N
         setattr(module, second, None)
 
 
-def _fold_children(module: nn.Module) -> None:
+def _fold_through_pool(module: nn.Module, first: str, pool: Layer, third: str) -> bool:
+    """Fold bn(max_pool(conv(x))) (children `first`, `pool`, `third` in a row) into the conv
+    when the BN's scales are all >= 0; False when such a BN must stay."""
+    conv, bn = getattr(module, first, None), getattr(module, third, None)
+    if not (isinstance(pool, Pool) and pool.kind.startswith("max")):
+        return True
+    if not (isinstance(conv, nn.Conv2d) and isinstance(bn, _BN)):
+        return True
+    scale, _ = _bn_affine(bn)
+    if bool((scale < 0).any()):
+        return False
+    _fold_after(conv, bn)  # pool(s * y + t) = s * pool(y) + t for s >= 0
+    setattr(module, third, nn.Identity())
+    return True
+
+
+def _fold_children(module: nn.Module) -> list[nn.Module]:
     """Fold the BatchNorms (and layer scales) among `module`'s direct children that a rule
-    places: BNs after convs first, then BNs before convs (the order fixes the rounding)."""
+    places: BNs after convs (directly or through a max-pool) first, then BNs before convs
+    (the order fixes the rounding). Returns the BNs after a max-pool left unfolded."""
+    kept = []
+    for layers in _planned_sequences(module):
+        for first, pool, third in zip(layers, layers[1:], layers[2:], strict=False):
+            if not _fold_through_pool(module, first.name, pool, third.name):
+                kept.append(getattr(module, third.name))
     for before in (False, True):
         for layers in _planned_sequences(module):
             for first, second in itertools.pairwise(layers):
@@ -129,6 +158,7 @@ def _fold_children(module: nn.Module) -> None:
             if isinstance(conv, nn.Conv2d) and isinstance(bn, _BN):
                 _fold_after(conv, bn)
                 module._modules[name] = nn.Identity()
+    return kept
 
 
 def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,7 +49,11 @@ _FAMILIES = (
 
 def layout(spec: NetSpec) -> str | None:
     """The source layout a spec is built like ("resnet", "regnet", "efficientnet",
-    "convnext", "coatnet"), or None."""
+    "convnext", "coatnet"), or None. Neither library has a whitening stem, conv_pool
+    blocks (airbench), a max-pooled head or a logit scale."""
+    airbench = spec.stem.kind == "whiten" or any(s.block == "conv_pool" for s in spec.stages)
+    if airbench or spec.head.pool != "avg" or spec.head.logit_scale != 1.0:
+        return None
     if spec.stem.kind == "patchify" or any(s.block == "convnext" for s in spec.stages):
         return "convnext" if _convnext_like(spec) else None
     if spec.stem.kind == "coatnet" or any(

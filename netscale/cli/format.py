@@ -102,7 +102,12 @@ def _stage_rows(card: dict[str, Any]) -> list[tuple[Any, ...]]:
             )
         )
     head, part = spec["head"], parts[-1]
-    desc = f"pool + fc {head['num_classes']}" + (f", conv {head['width']}" if head["width"] else "")
+    # to_dict writes head.pool / head.logit_scale only when they are not the defaults
+    pool = "max pool" if head.get("pool", "avg") == "max" else "pool"
+    desc = f"{pool} + fc {head['num_classes']}"
+    desc += f", conv {head['width']}" if head["width"] else ""
+    scale = head.get("logit_scale", 1.0)
+    desc += f", logits x {scale:.4g}" if scale != 1.0 else ""
     rows.append(
         ("head", desc, "", "", "", "", "", "", 1, millions(part["params"]), giga(part["flops"]))
     )

@@ -5,7 +5,8 @@ Conventions (docs/architecture.md, "Complexity"):
   (ResNet-RS reports 2x this). A conv costs k*k*c_in*c_out/groups per output pixel, a linear
   c_in*c_out. Bias additions are counted (one per output element), as pycls does; they are
   also reported apart in `bias_flops`, because torch's FlopCounterMode does not count them.
-  Normalization, activations, residual adds and pooling cost zero.
+  Normalization, activations, residual adds, pooling (average or max, local or global)
+  and the head's logit scale cost zero.
 - params counts every trainable parameter (norm layers: weight and bias).
 - acts counts the output elements of conv and linear layers (RegNet paper, sec. 3.2 fn. 3).
 
@@ -153,7 +154,7 @@ def _head(c: _Counter, head: HeadSpec, w_in: int) -> None:
             )
         )
         w_in = head.width
-    c.h = c.w = 1  # global average pool
+    c.h = c.w = 1  # global average or max pool (free); the logit scale is free too
     if head.norm:
         c.walk((records.Norm("norm", w_in, "layer", 0.0),))
     if head.hidden_width:
@@ -165,10 +166,9 @@ def _head(c: _Counter, head: HeadSpec, w_in: int) -> None:
 def count(spec: NetSpec, resolution: int | None = None) -> Complexity:
     """Analytic complexity of `spec` at `resolution` (default: `spec.resolution`)."""
     res = spec.resolution if resolution is None else resolution
-    if isinstance(res, bool) or not isinstance(res, int) or res < spec.total_stride:
+    if isinstance(res, bool) or not isinstance(res, int) or res < spec.min_resolution:
         raise ValueError(
-            f"resolution={res!r} is invalid: expected an integer >= the "
-            f"network's total stride {spec.total_stride}"
+            f"resolution={res!r} is invalid: expected an integer >= {spec.min_resolution_text}"
         )
     c = _Counter(res, res)
     parts: list[PartComplexity] = []

@@ -141,7 +141,9 @@ _HEAD_OVERRIDES = {f.name for f in dataclasses.fields(HeadSpec)} - {"width", "no
 
 
 def apply_overrides(spec: NetSpec, **overrides: Any) -> NetSpec:
-    """Replace top-level spec fields, or the head's `num_classes` / `dropout_rate`."""
+    """Replace top-level spec fields, or the head's `num_classes` / `dropout_rate` (and its
+    other fields but `width` and `norm`). A new `in_width` also resizes a whitening stem,
+    whose width is 2 * in_width * kernel**2 (unless `stem` is given too)."""
     net_fields = {f.name for f in dataclasses.fields(NetSpec)} - {"schema"}
     head = {k: overrides.pop(k) for k in list(overrides) if k in _HEAD_OVERRIDES}
     unknown = sorted(set(overrides) - net_fields)
@@ -150,6 +152,11 @@ def apply_overrides(spec: NetSpec, **overrides: Any) -> NetSpec:
         raise SpecError(f"unknown override {unknown[0]!r}; allowed: {allowed}")
     if head:
         overrides["head"] = dataclasses.replace(spec.head, **head)
+    if "in_width" in overrides and "stem" not in overrides and spec.stem.kind == "whiten":
+        in_width = overrides["in_width"]
+        if isinstance(in_width, int) and not isinstance(in_width, bool) and in_width >= 1:
+            width = 2 * in_width * spec.stem.kernel**2
+            overrides["stem"] = dataclasses.replace(spec.stem, width=width)
     return dataclasses.replace(spec, **overrides) if overrides else spec
 
 

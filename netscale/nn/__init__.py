@@ -3,7 +3,7 @@
 `BLOCK_MODULES` is the registry of block modules: a plan kind (netscale.plan.LAYOUTS) ->
 the module class built from that layout."""
 
-from netscale.nn.blocks import BasicBlock, BottleneckBlock, Head, MBConv, Stem
+from netscale.nn.blocks import BasicBlock, BottleneckBlock, ConvPoolBlock, Head, MBConv, Stem
 from netscale.nn.coatnet import PreNormMBConv, TransformerBlock
 from netscale.nn.convnext import ConvNeXtBlock
 from netscale.nn.layers import (
@@ -24,6 +24,7 @@ BLOCK_MODULES: dict[str, type[PlannedBlock]] = {
     "pre_norm_mbconv": PreNormMBConv,
     "convnext": ConvNeXtBlock,
     "transformer": TransformerBlock,
+    "conv_pool": ConvPoolBlock,
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "BottleneckBlock",
     "Chain",
     "ConvNeXtBlock",
+    "ConvPoolBlock",
     "DropPath",
     "Head",
     "LayerNorm2d",

@@ -1,4 +1,4 @@
-"""ResNet / RegNet / EfficientNet blocks, the stem and the head, with explicit int/float
+"""ResNet / RegNet / EfficientNet / airbench blocks, the stem and the head, with explicit int/float
 arguments (no spec, no config). Each block's layers come from its plan in
 netscale/plan/blocks.py; the classes here only name the arguments.
 
@@ -35,6 +35,22 @@ class MBConv(PlannedBlock):
     layout = staticmethod(blocks.mbconv)
 
 
+class ConvPoolBlock(PlannedBlock):
+    """airbench's block, not residual: kxk conv -> [2x2 max-pool, floor mode, at stride 2]
+    -> BN -> act -> kxk conv -> BN -> act."""
+
+    layout = staticmethod(blocks.conv_pool)
+
+    def init_weights(self) -> None:
+        """airbench's "implicit residual" init of both convs: PyTorch's default conv init
+        (kaiming-uniform, a=sqrt(5)), then a Dirac (identity) kernel on the first
+        min(w_out, w_in) output filters, so each conv starts by passing its input on."""
+        for conv in (self.conv1, self.conv2):
+            conv.reset_parameters()
+            with torch.no_grad():
+                nn.init.dirac_(conv.weight[: conv.in_channels])
+
+
 class Stem(Chain):
     """The layers before the first stage: `netscale.plan.blocks.stem(kind, in_width, width,
     mid_width=, kernel=, stride=, pool=, act=, eps=, ln_eps=)` lists them."""
@@ -44,8 +60,8 @@ class Stem(Chain):
 
 
 class Head(nn.Module):
-    """[1x1 conv + BN + act] -> global average pool -> [LayerNorm] -> [linear + tanh]
-    -> dropout -> linear."""
+    """[1x1 conv + BN + act] -> global pool ("avg" or "max") -> [LayerNorm] -> [linear +
+    tanh] -> dropout -> linear -> x logit_scale (a constant, not a parameter)."""
 
     def __init__(
         self,
@@ -59,8 +75,13 @@ class Head(nn.Module):
         act: str,
         eps: float,
         ln_eps: float = 1e-6,
+        pool: str = "avg",
+        logit_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if pool not in ("avg", "max"):
+            raise ValueError(f"pool={pool!r} is invalid; allowed: 'avg', 'max'")
+        self.pool, self.logit_scale = pool, float(logit_scale)
         self.conv: nn.Module = nn.Identity()
         if width:
             self.conv = nn.Sequential(
@@ -76,5 +97,10 @@ class Head(nn.Module):
         self.fc = nn.Linear(w_in, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.conv(x).mean((2, 3)))  # (B, C)
-        return self.fc(self.dropout(self.hidden(x)))  # (B, num_classes)
+        x = self.conv(x)
+        x = x.mean((2, 3)) if self.pool == "avg" else x.amax((2, 3))  # (B, C)
+        logits = self.fc(self.dropout(self.hidden(self.norm(x))))  # (B, num_classes)
+        return logits * self.logit_scale if self.logit_scale != 1.0 else logits
+
+    def extra_repr(self) -> str:
+        return f"pool={self.pool!r}, logit_scale={self.logit_scale}"

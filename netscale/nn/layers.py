@@ -102,6 +102,8 @@ def make(layer: records.Layer) -> nn.Module:
     if isinstance(layer, records.Pool):
         if layer.kind == "max":
             return nn.MaxPool2d(3, stride=layer.stride, padding=1)
+        if layer.kind == "max2":  # floor mode: h // 2 (airbench)
+            return nn.MaxPool2d(2, stride=layer.stride)
         # ceil_mode keeps (h - 1) // 2 + 1 outputs for odd h, as the strided conv would
         return nn.AvgPool2d(2, layer.stride, ceil_mode=True, count_include_pad=False)
     if isinstance(layer, records.Attention):
@@ -149,6 +151,11 @@ class PlannedBlock(nn.Module):
                 self.add_module(layer.name, make(layer))
         skips = any(res.skip for res in plan.residuals)
         self.drop_path = DropPath(drop_path_rate) if skips else nn.Identity()
+
+    def init_weights(self) -> None:
+        """The block's own initialization, applied by the builder after its generic one
+        (He-normal convs, unit norms); none here. A kind whose layers start otherwise
+        overrides it (ConvPoolBlock: airbench's identity-plus-default init)."""
 
     def last_norm(self) -> nn.BatchNorm2d | None:
         """The norm whose weight starts at zero when zero-init of the residual is asked."""

@@ -108,13 +108,17 @@ class Linear(_Record):
 @dataclass(frozen=True, slots=True)
 class Pool(_Record):
     """kind "max": 3x3 s2 'same' max-pool; "avg": 2x2 avg-pool at `stride` in ceil mode.
-    Both output (h - 1) // stride + 1, as the strided conv they stand beside would."""
+    Both output (h - 1) // stride + 1, as the strided conv they stand beside would.
+    kind "max2": 2x2 max-pool at stride 2 in floor mode (airbench's conv_pool blocks),
+    output h // 2: unlike the 'same' rule it drops an odd last row (31 -> 15, not 16)."""
 
     name: str
     kind: str
     stride: int = 2
 
     def out_size(self, h: int) -> int:
+        if self.kind == "max2":
+            return h // self.stride
         return (h - 1) // self.stride + 1
 
 

@@ -24,6 +24,7 @@ LAYOUTS: dict[str, Callable[..., BlockLayers]] = {
     "pre_norm_mbconv": blocks.pre_norm_mbconv,
     "convnext": blocks.convnext,
     "transformer": blocks.transformer,
+    "conv_pool": blocks.conv_pool,
 }
 
 
@@ -97,6 +98,10 @@ def _transformer(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, size: 
     return block_plan("transformer", **args, size=size)
 
 
+def _conv_pool(spec: NetSpec, stage: StageSpec, w_in: int, stride: int, size: int) -> BlockPlan:
+    return block_plan("conv_pool", **_common(spec, stage, w_in, stride), kernel=stage.kernel)
+
+
 # spec block kind (spec.net.BLOCK_KINDS) -> its reader
 BLOCKS: dict[str, Reader] = {
     "basic": _basic,
@@ -105,6 +110,7 @@ BLOCKS: dict[str, Reader] = {
     "fused_mbconv": _mbconv,
     "convnext": _convnext,
     "transformer": _transformer,
+    "conv_pool": _conv_pool,
 }
 
 

@@ -62,7 +62,9 @@ def width(spec: NetSpec, mult: float, divisor: int = 8, round_limit: float = 0.9
 
     Bottleneck widths are then rounded to a multiple of their group width (the group width
     is capped at the new bottleneck width), and transformer widths to a multiple of their
-    head width, so the result is always a valid spec.
+    head width, so the result is always a valid spec. A whitening stem keeps its width: it
+    is fixed by the input, 2 * in_width * kernel**2 (one filter per eigenvector of the
+    patch covariance and its negative).
     """
     _check_positive("width mult", mult)
     _check_positive("divisor", divisor)
@@ -70,9 +72,9 @@ def width(spec: NetSpec, mult: float, divisor: int = 8, round_limit: float = 0.9
     def scale(w: int) -> int:
         return round_width(w * mult, divisor, round_limit) if w else 0
 
-    stem = dataclasses.replace(
-        spec.stem, width=scale(spec.stem.width), mid_width=scale(spec.stem.mid_width)
-    )
+    stem = spec.stem
+    if stem.kind != "whiten":
+        stem = dataclasses.replace(stem, width=scale(stem.width), mid_width=scale(stem.mid_width))
     stages = tuple(dataclasses.replace(s, **_stage_width(s, scale(s.width))) for s in spec.stages)
     head = dataclasses.replace(spec.head, width=scale(spec.head.width))
     return dataclasses.replace(spec, stem=stem, stages=stages, head=head)
@@ -90,10 +92,9 @@ def depth(spec: NetSpec, mult: float) -> NetSpec:
 
 def resolution(spec: NetSpec, res: int) -> NetSpec:
     """The same network at input resolution `res` (pixels per side)."""
-    if isinstance(res, bool) or not isinstance(res, int) or res < spec.total_stride:
+    if isinstance(res, bool) or not isinstance(res, int) or res < spec.min_resolution:
         raise SpecError(
-            f"resolution={res!r} is invalid: expected an integer >= the network's "
-            f"total stride {spec.total_stride}"
+            f"resolution={res!r} is invalid: expected an integer >= {spec.min_resolution_text}"
         )
     return dataclasses.replace(spec, resolution=res)
 

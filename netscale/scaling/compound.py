@@ -18,8 +18,9 @@ _MAX_GRID_STEPS = 200  # grid points along alpha; keeps compound_grid under ~1 s
 
 def round_resolution(res: float, spec: NetSpec, divisor: int = RES_DIVISOR) -> int:
     """`res` rounded to the nearest multiple of `divisor` pixels, at least the smallest such
-    multiple that is >= the network's total stride (so the last feature map is >= 1 px)."""
-    floor = math.ceil(spec.total_stride / divisor) * divisor
+    multiple that is >= the network's smallest input, its total stride (plus what an
+    unpadded whitening stem removes), so the last feature map is >= 1 px."""
+    floor = math.ceil(spec.min_resolution / divisor) * divisor
     return max(floor, divisor * round(res / divisor))
 
 

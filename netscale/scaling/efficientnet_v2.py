@@ -42,10 +42,10 @@ def v2_depth(spec: NetSpec, mult: float, from_stage: int | None = None) -> NetSp
 def cap_resolution(spec: NetSpec, max_res: int = MAX_RESOLUTION) -> NetSpec:
     """`spec` with its resolution lowered to `max_res` pixels if above it (EfficientNetV2
     sec. 3.3 caps the maximum inference image size at 480)."""
-    if isinstance(max_res, bool) or not isinstance(max_res, int) or max_res < spec.total_stride:
+    bad = isinstance(max_res, bool) or not isinstance(max_res, int)
+    if bad or max_res < spec.min_resolution:
         raise SpecError(
-            f"max_res={max_res!r} is invalid: expected an integer >= the network's total "
-            f"stride {spec.total_stride}"
+            f"max_res={max_res!r} is invalid: expected an integer >= {spec.min_resolution_text}"
         )
     if spec.resolution <= max_res:
         return spec

@@ -13,6 +13,7 @@ from netscale.spec.io import (
 from netscale.spec.net import (
     ACTIVATIONS,
     BLOCK_KINDS,
+    HEAD_POOLS,
     SCHEMA_VERSION,
     STEM_KINDS,
     HeadSpec,
@@ -25,6 +26,7 @@ from netscale.spec.net import (
 __all__ = [
     "ACTIVATIONS",
     "BLOCK_KINDS",
+    "HEAD_POOLS",
     "SCHEMA_VERSION",
     "STEM_KINDS",
     "HeadSpec",

@@ -21,6 +21,10 @@ import yaml
 from netscale.spec.net import SCHEMA_VERSION, HeadSpec, NetSpec, SpecError, StageSpec, StemSpec
 
 _NESTED = {"stem": StemSpec, "head": HeadSpec}
+# Fields added after schema 1, with the default at which `to_dict` leaves them out: the
+# plain-data form (files, ledgers, model cards) and `spec_id` of every spec that does not
+# use them stay what they were before the field existed. `from_dict` reads either form.
+LATER_FIELDS: dict[str, dict[str, Any]] = {"head": {"pool": "avg", "logit_scale": 1.0}}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -51,9 +55,15 @@ _Loader.add_implicit_resolver(
 
 
 def to_dict(spec: NetSpec) -> dict[str, Any]:
-    """Plain-data form of a spec (tuples become lists); `from_dict` inverts it."""
+    """Plain-data form of a spec (tuples become lists); `from_dict` inverts it. A field
+    added after schema 1 (`LATER_FIELDS`: head.pool, head.logit_scale) is written only when
+    it differs from its default."""
     out = dataclasses.asdict(spec)
     out["stages"] = [dict(stage) for stage in out["stages"]]
+    for part, defaults in LATER_FIELDS.items():
+        for key, default in defaults.items():
+            if out[part][key] == default:
+                del out[part][key]
     return out
 
 
@@ -164,9 +174,11 @@ def canonical_json(spec: NetSpec) -> str:
 
 
 def spec_id(spec: NetSpec) -> str:
-    """Short content hash of the architecture (12 hex digits of SHA-256).
+    """Short content hash of the architecture (12 hex digits of SHA-256) over `to_dict`.
 
-    The `name` field is a label and is left out, so a renamed copy keeps its id.
+    The `name` field is a label and is left out, so a renamed copy keeps its id. Fields
+    added after schema 1 are left out at their defaults (`to_dict`), so a spec that does not
+    use them keeps the id it had before they existed (study ledgers store ids).
     """
     data = to_dict(spec)
     data.pop("name")

@@ -7,6 +7,7 @@ This module never imports torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,9 +15,18 @@ from netscale.spec.groups import bottleneck_width
 
 SCHEMA_VERSION = 1
 
-BLOCK_KINDS = ("basic", "bottleneck", "mbconv", "fused_mbconv", "convnext", "transformer")
-STEM_KINDS = ("conv", "deep", "patchify", "coatnet")
+BLOCK_KINDS = (
+    "basic",
+    "bottleneck",
+    "mbconv",
+    "fused_mbconv",
+    "convnext",
+    "transformer",
+    "conv_pool",
+)
+STEM_KINDS = ("conv", "deep", "patchify", "coatnet", "whiten")
 STEM_POOLS = ("none", "max", "conv")
+HEAD_POOLS = ("avg", "max")
 ACTIVATIONS = ("relu", "silu", "gelu")
 SHORTCUTS = ("conv", "avg")
 SE_PLACEMENTS = ("mid", "out")
@@ -54,6 +64,12 @@ def _normalize_floats(obj: Any) -> None:
             object.__setattr__(obj, name, float(value))
 
 
+def _check_positive(path: str, value: Any) -> None:
+    bad = isinstance(value, bool) or not isinstance(value, int | float)
+    if bad or not math.isfinite(value) or value <= 0:
+        _fail(path, value, "expected a finite number > 0")
+
+
 def _check_choice(path: str, value: Any, allowed: tuple[Any, ...]) -> None:
     if value not in allowed:
         _fail(path, value, "allowed: " + ", ".join(repr(a) for a in allowed))
@@ -68,11 +84,16 @@ class StemSpec:
                 7x7 s2 + 3x3 s2 max-pool; 3x3 s1 for 32x32 images
       deep      ResNet-D deep stem: three 3x3 convs (mid_width, mid_width, width), the
                 first at `stride`, then `pool`
+      patchify  ConvNeXt: a kxk conv at stride k + LayerNorm
+      coatnet   CoAtNet S0: a 3x3 s2 conv + BN + act, then a 3x3 s1 conv
+      whiten    airbench (Jordan 2024): a biased kxk conv, stride 1, no padding (the map
+                loses k - 1 pixels per side), then act; no norm. Its weights are set from
+                the data by netscale.build.whiten.init_whitening (the patch covariance's
+                eigenvectors and their negatives), so `width` must be 2 * in_width * k * k
+                (checked by NetSpec); k may be even (airbench: 2); stride 1, pool "none".
 
     pool: "none"; "max" = 3x3 s2 max-pool (ResNet); "conv" = 3x3 s2 conv + BN + act
     (ResNet-RS replaces the max-pool by it).
-      patchify  ConvNeXt: a kxk conv at stride k + LayerNorm
-      coatnet   CoAtNet S0: a 3x3 s2 conv + BN + act, then a 3x3 s1 conv
     """
 
     kind: str = "conv"
@@ -90,6 +111,9 @@ class StemSpec:
         _check_choice(f"{path}.pool", self.pool, STEM_POOLS)
         if self.kind == "patchify":
             _check_int(f"{path}.stride", self.stride, minimum=1)
+        elif self.kind == "whiten":
+            if self.stride != 1 or isinstance(self.stride, bool):
+                _fail(f"{path}.stride", self.stride, "only 1 for kind='whiten'")
         else:
             _check_choice(f"{path}.stride", self.stride, STRIDES)
             if self.kernel % 2 == 0:
@@ -101,6 +125,12 @@ class StemSpec:
     def deep_mid_width(self) -> int:
         """Width of the first two convs of a "deep" stem: mid_width, or width // 2."""
         return self.mid_width or self.width // 2
+
+    @property
+    def shrink(self) -> int:
+        """Pixels per side the stem removes besides its stride: k - 1 for the unpadded
+        whitening conv, else 0."""
+        return self.kernel - 1 if self.kind == "whiten" else 0
 
     @property
     def total_stride(self) -> int:
@@ -117,6 +147,10 @@ class StemSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StageSpec:
     """`depth` blocks of one kind; the first block applies `stride` and changes the width.
+
+    block "conv_pool" (airbench, Jordan 2024) is not residual: kxk conv -> [2x2 max-pool,
+    stride 2, floor mode, when the block's stride is 2] -> BN -> act -> kxk conv -> BN ->
+    act; group_width, se_ratio, layer_scale and pre_norm must keep their defaults.
 
     bottleneck_ratio  inner width / block width of a bottleneck (ResNet 0.25; RegNet 1.0).
                       This is pycls's BOT_MUL, the reciprocal of the RegNet paper's b.
@@ -205,6 +239,11 @@ class StageSpec:
             _fail(f"{path}.pre_norm", self.pre_norm, "expected true or false")
         if self.pre_norm and self.block != "mbconv":
             _fail(f"{path}.pre_norm", self.pre_norm, f"only false for block={self.block!r}")
+        if self.block == "conv_pool":
+            if self.se_ratio:
+                _fail(f"{path}.se_ratio", self.se_ratio, "only 0 for block='conv_pool'")
+            if self.layer_scale:
+                _fail(f"{path}.layer_scale", self.layer_scale, "only 0 for block='conv_pool'")
         if self.group_width is not None:
             _check_int(f"{path}.group_width", self.group_width, minimum=1)
             if self.block != "bottleneck":
@@ -228,16 +267,21 @@ class StageSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HeadSpec:
-    """Classifier head: [1x1 conv to `width` + BN + act] -> global average pool -> [LayerNorm]
-    -> [linear to `hidden_width` + tanh] -> dropout -> linear. `width=0` skips the conv
-    (RegNet, ResNet; EfficientNet uses 1280); `hidden_width` is the pre-logits layer of
-    timm's CoAtNets (0 = none)."""
+    """Classifier head: [1x1 conv to `width` + BN + act] -> global `pool` -> [LayerNorm]
+    -> [linear to `hidden_width` + tanh] -> dropout -> linear -> x `logit_scale`.
+    `width=0` skips the conv (RegNet, ResNet; EfficientNet uses 1280); `hidden_width` is
+    the pre-logits layer of timm's CoAtNets (0 = none). `pool`: "avg" (global average) or
+    "max" (global max, airbench); `logit_scale` multiplies the logits (airbench: 1/9).
+    `pool` and `logit_scale` came after schema 1: at their defaults they are left out of
+    `to_dict` and so of `spec_id` (netscale/spec/io.py)."""
 
     width: int = 0
     norm: bool = False
     hidden_width: int = 0
     dropout_rate: float = 0.0
     num_classes: int = 1000
+    pool: str = "avg"
+    logit_scale: float = 1.0
 
     def validate(self, path: str = "head") -> None:
         _check_int(f"{path}.width", self.width, minimum=0)
@@ -246,6 +290,8 @@ class HeadSpec:
             _fail(f"{path}.norm", self.norm, "expected true or false")
         _check_float(f"{path}.dropout_rate", self.dropout_rate, lo=0.0, hi=1.0, hi_open=True)
         _check_int(f"{path}.num_classes", self.num_classes, minimum=1)
+        _check_choice(f"{path}.pool", self.pool, HEAD_POOLS)
+        _check_positive(f"{path}.logit_scale", self.logit_scale)
 
     def __post_init__(self) -> None:
         _normalize_floats(self)
@@ -300,12 +346,35 @@ class NetSpec:
             _fail("zero_init_residual", self.zero_init_residual, "expected true or false")
         _check_float("norm_eps", self.norm_eps, lo=0.0, hi=1.0)
         _check_float("layer_norm_eps", self.layer_norm_eps, lo=0.0, hi=1.0)
-        if self.resolution < self.total_stride:
-            _fail(
-                "resolution",
-                self.resolution,
-                f"must be >= the network's total stride {self.total_stride}",
+        if self.stem.kind == "whiten":
+            need = 2 * self.in_width * self.stem.kernel**2
+            if self.stem.width != need:
+                _fail(
+                    "stem.width",
+                    self.stem.width,
+                    f"a whitening stem has 2 * in_width * kernel**2 = {need} channels (each "
+                    "eigenvector of the patch covariance and its negative)",
+                )
+        if self.resolution < self.min_resolution:
+            _fail("resolution", self.resolution, f"must be >= {self.min_resolution_text}")
+
+    @property
+    def min_resolution(self) -> int:
+        """The smallest input (pixels per side) the network takes: its total stride, plus
+        the pixels an unpadded whitening stem removes (its last map is then >= 1 px, the
+        floor-mode pools of conv_pool blocks included)."""
+        return self.total_stride + self.stem.shrink
+
+    @property
+    def min_resolution_text(self) -> str:
+        """`min_resolution` with its reason, for error messages."""
+        text = f"the network's total stride {self.total_stride}"
+        if self.stem.shrink:
+            text = (
+                f"{self.min_resolution} ({text} + {self.stem.shrink} px its unpadded "
+                f"{self.stem.kernel}x{self.stem.kernel} whitening stem removes)"
             )
+        return text
 
     @property
     def total_stride(self) -> int:

@@ -7,7 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import netscale
 from netscale.build import Net, build
 from netscale.nn import BottleneckBlock, DropPath
-from netscale.spec import save
+from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec, save
 
 
 def _meta_model(name: str) -> Net:
@@ -122,3 +122,76 @@ def test_trains_a_step(name, res):
     assert torch.isfinite(loss)
     changed = sum(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert changed > len(before) // 2
+
+
+def _new_features_spec() -> NetSpec:
+    """Every new feature beside others: an odd 3x3 whitening stem, conv_pool stages at
+    stride 2 and 1 (depth 2: a stride-1 block without pool), a basic stage, and a head with
+    a conv, max-pooling and a logit scale."""
+    return NetSpec(
+        stem=StemSpec(kind="whiten", width=54, kernel=3, stride=1),
+        stages=(
+            StageSpec(block="conv_pool", depth=2, width=32, stride=2),
+            StageSpec(block="conv_pool", depth=1, width=16, stride=1, kernel=5),
+            StageSpec(block="basic", depth=1, width=48, stride=2),
+        ),
+        head=HeadSpec(width=64, pool="max", logit_scale=0.5, num_classes=7),
+        act="silu",
+        resolution=35,
+    )
+
+
+@pytest.mark.parametrize("which", ["airbench94", "new_features"])
+@pytest.mark.parametrize("res", [None, 33])
+def test_new_kinds_match_analytic_and_flop_counter(which, res, airbench94):
+    spec = airbench94 if which == "airbench94" else _new_features_spec()
+    with torch.device("meta"):
+        model = build(spec)
+    cx = netscale.complexity(spec, res)
+    assert sum(p.numel() for p in model.parameters()) == cx.params
+    r = cx.resolution
+    with FlopCounterMode(display=False) as counter:
+        feats = model.forward_features(torch.empty(1, 3, r, r, device="meta"))
+        model.head(feats)
+    assert counter.get_total_flops() == 2 * (cx.flops - cx.bias_flops)
+    assert feats.shape[-1] == cx.parts[-2].resolution
+
+
+@pytest.mark.parametrize("which", ["airbench94", "new_features"])
+def test_new_kinds_forward_backward_channels_last(which, airbench94):
+    spec = airbench94 if which == "airbench94" else _new_features_spec()
+    torch.manual_seed(0)
+    model = build(spec)
+    n = spec.head.num_classes
+    x = torch.randn(2, 3, spec.resolution, spec.resolution)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = model.eval()(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        out = model_cl(x_cl)
+    assert out.shape == (2, n)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    loss = torch.nn.functional.cross_entropy(model_cl.train()(x_cl), torch.arange(2) % n)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model_cl.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert model_cl.stem.conv.bias.grad.abs().sum() > 0
+
+
+def test_new_kinds_state_dict_and_init(airbench94):
+    torch.manual_seed(0)
+    model = build(airbench94)
+    keys = set(model.state_dict())
+    assert {"stem.conv.weight", "stem.conv.bias", "head.fc.weight", "head.fc.bias"} <= keys
+    for i in range(3):
+        block = {k.split(".", 3)[3] for k in keys if k.startswith(f"stages.{i}.0.")}
+        assert {k.rsplit(".", 1)[0] for k in block} == {"conv1", "bn1", "conv2", "bn2"}
+    first = model.stages[0][0]
+    eye = torch.zeros(24, 24, 3, 3)
+    eye[range(24), range(24), 1, 1] = 1.0
+    assert torch.equal(first.conv1.weight[:24], eye)  # airbench's init, not He-normal
+    assert first.conv1.weight[24:].abs().max() <= 1 / (24 * 9) ** 0.5
+    # zero_init_residual (true) has nothing to zero: no skip
+    assert all(torch.all(b.bn2.weight == 1) for s in model.stages for b in s)
+    assert torch.count_nonzero(model.stem.conv.bias) == 0

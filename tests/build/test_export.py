@@ -113,3 +113,19 @@ def test_cli_export(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
     code = main(["export", str(spec_path), "--out", str(tmp_path / "x" / "m.onnx")])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_airbench_kinds_export(tmp_path, airbench94):
+    """Whitening stem, conv_pool blocks (BN folded through the pool), max-pooled scaled head."""
+    torch.manual_seed(0)
+    model = build(airbench94)
+    x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = model.eval()(x)
+    path = export(model, tmp_path / "a.onnx", format="onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {"images": x.numpy()})
+    assert np.abs(out - ref.numpy()).max() <= 1e-5 * np.abs(ref.numpy()).max()
+    loaded = torch.export.load(export(model, tmp_path / "a.pt2", format="torch-export")).module()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), ref, rtol=1e-4, atol=1e-5)

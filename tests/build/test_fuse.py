@@ -133,3 +133,39 @@ def test_errors_for_what_it_cannot_take():
     with pytest.raises(FuseError, match="before compiling"):
         optimize_for_inference(compiled)
     assert issubclass(FuseError, ValueError)
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_conv_pool_bn_folds_through_the_max_pool_unless_a_scale_is_negative(negative, airbench94):
+    """bn(max_pool(conv(x))) = max_pool(bn(conv(x))) when every BN scale is >= 0; a
+    negative scale turns the max into a min, so that BN stays (and the output is equal)."""
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    model = netscale.create_model(airbench94)
+    _randomize(model, gen)
+    block = model.stages[1][0]
+    if negative:
+        with torch.no_grad():
+            block.bn1.weight[::3] *= -1
+    x = torch.randn(2, 3, 32, 32, generator=gen)
+
+    fused = optimize_for_inference(model)
+
+    bns = [name for name, m in fused.named_modules() if isinstance(m, _BN)]
+    assert bns == (["stages.1.0.bn1"] if negative else [])
+    assert isinstance(fused.stages[1][0].bn2, nn.Identity)  # after conv2: folded anyway
+    assert isinstance(fused.stages[0][0].bn1, nn.Identity)
+    with torch.no_grad():
+        ref = model.eval()(x)
+        out = fused(x.contiguous(memory_format=torch.channels_last))
+    assert _rel(out, ref) <= 1e-5
+    # a guard: folding the negative-scale BN through the pool would change the output
+    if negative:
+        wrong = optimize_for_inference(model)
+        from netscale.build.fuse import _fold_after
+
+        with torch.no_grad():
+            b = wrong.stages[1][0]
+            _fold_after(b.conv1, b.bn1)
+            b.bn1 = nn.Identity()
+            assert _rel(wrong(x), ref) > 1e-3

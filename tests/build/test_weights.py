@@ -391,3 +391,16 @@ def test_convnext_and_coatnet_sources_by_structure() -> None:
     # the other families are not taken for one of these
     assert supported_sources(unnamed("resnet_50")) == ("timm", "torchvision")
     assert supported_sources(unnamed("efficientnet_b0")) == ("timm", "torchvision")
+
+
+def test_airbench_kinds_have_no_source(airbench94) -> None:
+    """Neither library has a whitening stem, conv_pool blocks, a max-pooled head or a
+    logit scale: no sources, and import says there is no mapping."""
+    assert supported_sources(airbench94) == ()
+    with pytest.raises(ValueError, match="no weight mapping for airbench94"):
+        import_weights(netscale.create_model(airbench94), {})
+    resnet = dataclasses.replace(netscale.get_spec("resnet_50"), name="")
+    assert supported_sources(resnet) == ("timm", "torchvision")
+    for head in (dict(pool="max"), dict(logit_scale=0.5)):
+        changed = dataclasses.replace(resnet, head=dataclasses.replace(resnet.head, **head))
+        assert supported_sources(changed) == ()

@@ -153,3 +153,10 @@ def test_card_at_another_resolution():
     assert any(line.startswith("at 128x128 px: ") for line in lines)
     stem = next(_cells(line) for line in lines if line.startswith("stem"))
     assert stem[-3] == "32"  # 128 / 4
+
+
+def test_card_of_the_airbench_kinds(airbench94):
+    rows = {_cells(line)[0]: _cells(line) for line in _card_lines(airbench94)}
+    assert rows["stem"][1:3] == ["whiten 2x2 s1", "24"]
+    assert rows["stage1"][1:5] == ["conv_pool", "1", "64", "2"]
+    assert rows["head"][1] == "max pool + fc 10, logits x 0.1111"

@@ -69,3 +69,30 @@ def test_bias_flops_are_the_bias_additions():
     y = netscale.complexity("regnet_y_200mf")
     se = sum(s.depth for s in netscale.get_spec("regnet_y_200mf").stages)
     assert y.bias_flops > 1000 + se  # each SE adds two biased 1x1 convs
+
+
+def test_airbench94(airbench94):
+    """About 118 M multiply-adds at 32 px: stem 24 x 12 x 31^2 (+ bias), then per block
+    conv1 before the pool (31, 15, 7 px) and conv2 after it (15, 7, 3 px)."""
+    cx = netscale.complexity(airbench94)
+    assert (cx.flops, cx.params, cx.acts, cx.bias_flops) == (
+        118_170_434,
+        1_972_802,
+        183_970,
+        23_074,
+    )
+    assert [p.resolution for p in cx.parts] == [31, 15, 7, 3, 1]
+    stem = 24 * 12 * 31 * 31
+    assert cx.parts[0].flops == stem + 24 * 31 * 31 and cx.parts[0].params == 24 * 12 + 24
+    assert cx.parts[1].flops == 9 * 24 * 64 * 31 * 31 + 9 * 64 * 64 * 15 * 15
+    assert cx.parts[1].params == 9 * 24 * 64 + 9 * 64 * 64 + 4 * 64
+    with pytest.raises(ValueError, match=r"resolution=8 is invalid: expected an integer >= 9"):
+        netscale.complexity(airbench94, resolution=8)
+    assert netscale.complexity(airbench94, resolution=9).parts[-2].resolution == 1
+
+
+def test_head_pool_and_logit_scale_are_free():
+    spec = netscale.get_spec("resnet_18")
+    plain = netscale.complexity(spec)
+    other = netscale.complexity(netscale.get_spec("resnet_18", pool="max", logit_scale=1 / 9))
+    assert plain == other

@@ -81,3 +81,12 @@ def test_overrides():
         netscale.get_spec("resnet_50", widht=3)
     with pytest.raises(SpecError, match="drop_path_rate=2"):
         netscale.get_spec("resnet_50", drop_path_rate=2)
+
+
+def test_in_width_override_resizes_a_whitening_stem(airbench94):
+    gray = netscale.resolve_spec(airbench94, in_width=1, num_classes=5)
+    assert (gray.in_width, gray.stem.width, gray.head.num_classes) == (1, 8, 5)
+    assert netscale.resolve_spec(airbench94, in_width=3) == airbench94
+    assert netscale.resolve_spec(airbench94, pool="avg").head.pool == "avg"
+    with pytest.raises(SpecError, match="in_width=0"):
+        netscale.resolve_spec(airbench94, in_width=0)

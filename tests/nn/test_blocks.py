@@ -4,7 +4,15 @@ import pytest
 import torch
 
 import netscale
-from netscale.nn import BLOCK_MODULES, BasicBlock, BottleneckBlock, MBConv, Stem
+from netscale.nn import (
+    BLOCK_MODULES,
+    BasicBlock,
+    BottleneckBlock,
+    ConvPoolBlock,
+    Head,
+    MBConv,
+    Stem,
+)
 from netscale.plan import block_plan, param_shapes, plan
 
 EPS = 1e-5
@@ -47,6 +55,8 @@ CASES = [
     ("pre_norm_mbconv", dict(w_in=16, w_out=16, stride=1, kernel=3, inner=64, se_width=0)),
     ("transformer", dict(w_in=8, w_out=16, stride=2, head_width=8, inner=32, size=5)),
     ("transformer", dict(w_in=16, w_out=16, stride=1, head_width=8, inner=32, size=9)),
+    ("conv_pool", dict(w_in=8, w_out=16, stride=2, kernel=3)),
+    ("conv_pool", dict(w_in=16, w_out=8, stride=1, kernel=5)),
 ]  # ConvNeXt: tests/nn/test_convnext.py (torch lists its own `gamma` before its children)
 
 
@@ -110,3 +120,48 @@ def test_built_model_parameters_are_the_plan(name):
             want |= {f"stages.{i}.{j}.{k}": v for k, v in block.layers.params().items()}
     got = {k: tuple(v.shape) for k, v in model.named_parameters() if not k.startswith("head.")}
     assert got == want
+
+
+def test_conv_pool_forward_and_airbench_init():
+    torch.manual_seed(0)
+    block = ConvPoolBlock(8, 16, stride=2, kernel=3, act="gelu", eps=EPS).eval()
+    assert isinstance(block.drop_path, torch.nn.Identity) and block.last_norm() is None
+    x = torch.randn(2, 8, 9, 9)
+    y = torch.nn.functional.max_pool2d(block.conv1(x), 2)  # floor mode: 9 -> 4
+    want = block.act2(block.bn2(block.conv2(block.act1(block.bn1(y)))))
+    torch.testing.assert_close(block(x), want)
+    assert block(x).shape == (2, 16, 4, 4)
+    block.init_weights()
+    dirac = torch.zeros(8, 8, 3, 3)
+    dirac[range(8), range(8), 1, 1] = 1.0
+    assert torch.equal(block.conv1.weight[:8], dirac)  # the first min(16, 8) filters
+    rest = block.conv1.weight[8:]
+    bound = 1 / (8 * 9) ** 0.5  # kaiming_uniform(a=sqrt(5)): U(-1/sqrt(fan_in), +)
+    assert rest.abs().max() <= bound and rest.abs().max() > bound / 2
+    eye = torch.zeros(16, 16, 3, 3)
+    eye[range(16), range(16), 1, 1] = 1.0
+    assert torch.equal(block.conv2.weight, eye)  # w_out == w_in: every filter is a Dirac
+    narrow = ConvPoolBlock(16, 8, stride=1, kernel=3, act="gelu", eps=EPS)
+    narrow.init_weights()
+    assert torch.equal(narrow.conv1.weight, eye[:8])  # min(8, 16) = 8 filters, all Dirac
+
+
+def test_head_pool_and_logit_scale():
+    torch.manual_seed(0)
+    common = dict(width=0, norm=False, hidden_width=0, dropout_rate=0.0, num_classes=3)
+    avg = Head(4, **common, act="relu", eps=EPS).eval()
+    mx = Head(4, **common, act="relu", eps=EPS, pool="max", logit_scale=1 / 9).eval()
+    mx.load_state_dict(avg.state_dict())  # no new parameters or buffers
+    x = torch.randn(2, 4, 3, 3)
+    torch.testing.assert_close(avg(x), avg.fc(x.mean((2, 3))))
+    torch.testing.assert_close(mx(x), mx.fc(x.amax((2, 3))) / 9)
+    assert "pool='max', logit_scale=0.111" in repr(mx)
+    with pytest.raises(ValueError, match="pool='min' is invalid"):
+        Head(4, **common, act="relu", eps=EPS, pool="min")
+
+
+def test_whitening_stem_module():
+    stem = Stem("whiten", 3, 24, mid_width=0, kernel=2, stride=1, pool="none", act="gelu", eps=EPS)
+    assert [n for n, _ in stem.named_children()] == ["conv", "act"]
+    assert {k: tuple(v.shape) for k, v in stem.named_parameters()} == param_shapes(stem.plan)
+    assert stem(torch.randn(1, 3, 32, 32)).shape == (1, 24, 31, 31)

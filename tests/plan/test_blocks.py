@@ -80,3 +80,32 @@ def test_stems():
     patch = blocks.stem("patchify", 3, 96, **{**conv, "kernel": 4, "stride": 4, "pool": "none"})
     assert not patch[0].same and patch[0].out_size(224) == 56
     assert [x.name for x in iter_layers(patch)] == ["conv", "norm"]
+
+
+def test_conv_pool_is_not_residual_and_pools_in_floor_mode():
+    block = blocks.conv_pool(24, 64, stride=2, kernel=3, act="gelu", eps=EPS)
+    assert names(block.layers()) == [*("conv1", "pool", "bn1", "act1", "conv2", "bn2", "act2")]
+    res = block.residuals[0]
+    assert not res.skip and res.shortcut is None and block.last_norm() is None
+    conv1, pool = res.branch[:2]
+    assert (conv1.w_in, conv1.w_out, conv1.stride) == (24, 64, 1)
+    assert not conv1.bias and conv1.same
+    assert pool == Pool("pool", "max2", 2)
+    assert [block.out_size(h) for h in (32, 31, 15, 7, 3, 2)] == [16, 15, 7, 3, 1, 1]
+    plain = blocks.conv_pool(64, 64, stride=1, kernel=3, act="gelu", eps=EPS)
+    assert "pool" not in names(plain.layers()) and plain.out_size(31) == 31
+
+
+def test_pool_max2_differs_from_the_same_rule_on_odd_sizes():
+    assert [Pool("p", "max2").out_size(h) for h in (32, 31, 15, 7, 1)] == [16, 15, 7, 3, 0]
+    assert [Pool("p", "max").out_size(h) for h in (32, 31, 15, 7, 1)] == [16, 16, 8, 4, 1]
+
+
+def test_whitening_stem():
+    args = dict(mid_width=0, kernel=2, stride=1, pool="none", act="gelu", eps=EPS)
+    stem = blocks.stem("whiten", 3, 24, **args)
+    assert names(stem) == ["conv", "act"]
+    conv = stem[0]
+    assert (conv.kernel, conv.bias, conv.same) == (2, True, False)
+    assert conv.params() == {"weight": (24, 3, 2, 2), "bias": (24,)}
+    assert conv.out_size(32) == 31 and stem[1].act == "gelu"

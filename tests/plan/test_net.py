@@ -1,5 +1,6 @@
 """A spec's layer plan: every block kind has a reader, and complexity is a sum over it."""
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -12,12 +13,11 @@ from netscale.plan.layers import num_params
 from netscale.spec.net import BLOCK_KINDS
 
 
-def test_every_block_kind_is_registered():
+def test_every_block_kind_is_registered(airbench94):
     assert set(BLOCKS) == set(BLOCK_KINDS)
-    kinds = {
-        b.kind for n in netscale.list_models() for s in plan(netscale.get_spec(n)).stages for b in s
-    }
-    assert kinds == set(LAYOUTS)  # every layout is used by a registered model
+    specs = [netscale.get_spec(n) for n in netscale.list_models()] + [airbench94]
+    kinds = {b.kind for spec in specs for s in plan(spec).stages for b in s}
+    assert kinds == set(LAYOUTS)  # every layout is used by a registered model or airbench94
 
 
 @pytest.mark.parametrize("name", netscale.list_models())
@@ -53,3 +53,30 @@ def test_plan_is_torch_free():
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_airbench94_sizes_and_layers(airbench94):
+    """A 2x2 unpadded whitening stem takes 32 px to 31; each stride-2 conv_pool block halves
+    in floor mode: 31 -> 15 -> 7 -> 3 (the 'same' rule would give 16, 8, 4)."""
+    net = plan(airbench94)
+    assert net.sizes(32) == (31, 15, 7, 3)
+    assert net.sizes(9) == (8, 4, 2, 1)  # the smallest input, min_resolution
+    assert [x.name for x in net.stem] == ["conv", "act"]
+    assert [b.kind for s in net.stages for b in s] == ["conv_pool"] * 3
+    first = net.stages[0][0]
+    assert first.args == dict(w_in=24, w_out=64, stride=2, act="gelu", eps=1e-5, kernel=3)
+    assert first.layers.params() == {
+        "conv1.weight": (64, 24, 3, 3),
+        "bn1.weight": (64,),
+        "bn1.bias": (64,),
+        "conv2.weight": (64, 64, 3, 3),
+        "bn2.weight": (64,),
+        "bn2.bias": (64,),
+    }
+    deeper = dataclasses.replace(airbench94.stages[1], depth=2)
+    spec = dataclasses.replace(airbench94, stages=(airbench94.stages[0], deeper))
+    second = plan(spec).stages[1][1]  # stride 1: no pool
+    assert [x.name for x in second.layers.layers()] == [
+        *("conv1", "bn1", "act1", "conv2", "bn2", "act2")
+    ]
+    assert plan(spec).sizes(32) == (31, 15, 7)

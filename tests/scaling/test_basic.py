@@ -5,7 +5,7 @@ import pytest
 
 import netscale
 from netscale.complexity import count
-from netscale.scaling import depth, resolution, round_width, width
+from netscale.scaling import compound, depth, resolution, round_width, width
 from netscale.scaling.basic import check_stage, grow_depth
 from netscale.spec import SpecError
 
@@ -112,3 +112,17 @@ def test_width_names_a_ratio_appendix_d_cannot_keep_grouped():
     bad = replace(spec, stages=(stage, *spec.stages[1:]))
     with pytest.raises(SpecError, match=r"bottleneck_ratio=0.7 grouped: .* width 45 and group"):
         width(bad, 1.1)
+
+
+def test_airbench94_scales_in_width_depth_and_resolution(airbench94):
+    """conv_pool stages scale as any stage; a whitening stem keeps its width, which the
+    input fixes (2 * in_width * kernel**2)."""
+    wide = width(airbench94, 2.0)
+    assert wide.stem == airbench94.stem
+    assert [s.width for s in wide.stages] == [128, 512, 512]
+    assert [s.depth for s in depth(airbench94, 2.0).stages] == [2, 2, 2]
+    assert count(depth(airbench94, 2.0)).flops > count(airbench94).flops
+    assert resolution(airbench94, 9).resolution == 9
+    with pytest.raises(SpecError, match=r"resolution=8 is invalid: .* >= 9 \(the network's"):
+        resolution(airbench94, 8)
+    assert compound(airbench94, 1.0).stem.width == 24

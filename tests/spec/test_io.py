@@ -7,6 +7,7 @@ import pytest
 
 import netscale
 from netscale.spec import SpecError, dumps, from_dict, load, loads, save, spec_id, to_dict
+from netscale.spec.io import yaml_load
 
 
 @pytest.mark.parametrize("name", netscale.list_models())
@@ -139,3 +140,43 @@ def test_strict_json_and_leaf_differences():
     saved, current = {"x": {"y": 1, "z": [1, 2]}, "old": 0}, {"x": {"y": 2, "z": [1, 3]}}
     assert differences(saved, current) == [("old", 0, None), ("x.y", 1, 2), ("x.z[1]", 2, 3)]
     assert differences(saved, current, only_common=True) == [("x.y", 1, 2), ("x.z[1]", 2, 3)]
+
+
+# spec_ids at commit 450be1e, before head.pool / head.logit_scale existed (computed there
+# with `spec_id(netscale.get_spec(name))`): study ledgers and run directories store them.
+IDS_BEFORE_HEAD_POOL = {
+    "resnet_50": "2ae3e2eb91c2",
+    "regnet_y_200mf": "01ded877da45",
+    "efficientnet_b0": "84e04d46c4f7",
+    "convnext_atto": "6bb33315d1e4",
+    "coatnet_0": "711b4389bf54",
+}
+
+
+@pytest.mark.parametrize(("name", "before"), IDS_BEFORE_HEAD_POOL.items())
+def test_spec_ids_of_existing_models_are_unchanged(name, before):
+    assert spec_id(netscale.get_spec(name)) == before
+
+
+def test_later_head_fields_are_written_only_when_set():
+    spec = netscale.get_spec("resnet_18")
+    data = to_dict(spec)
+    assert "pool" not in data["head"] and "logit_scale" not in data["head"]
+    assert yaml_load(dumps(spec))["head"] == data["head"]  # files as before
+    # an explicit default reads back as the same spec, with the same id
+    explicit = {**data, "head": {**data["head"], "pool": "avg", "logit_scale": 1.0}}
+    assert from_dict(explicit) == spec and spec_id(from_dict(explicit)) == spec_id(spec)
+    changed = netscale.get_spec("resnet_18", pool="max", logit_scale=0.5)
+    assert to_dict(changed)["head"] == {**data["head"], "pool": "max", "logit_scale": 0.5}
+    assert spec_id(changed) != spec_id(spec)
+    assert spec_id(netscale.get_spec("resnet_18", pool="max")) != spec_id(changed)
+
+
+def test_airbench94_round_trip(airbench94, tmp_path):
+    assert from_dict(to_dict(airbench94)) == airbench94
+    assert loads(dumps(airbench94, "yaml")) == airbench94
+    assert loads(dumps(airbench94, "json")) == airbench94
+    head = to_dict(airbench94)["head"]
+    assert (head["pool"], head["logit_scale"]) == ("max", 0.1111111111111111)
+    assert load(save(airbench94, tmp_path / "a.yaml")) == airbench94
+    assert spec_id(load(tmp_path / "a.yaml")) == spec_id(airbench94)

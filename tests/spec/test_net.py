@@ -105,3 +105,88 @@ def test_derived_widths():
     assert StageSpec(block="convnext", depth=1, width=96).expanded_width(48) == 384
     assert StemSpec(kind="deep", width=64).deep_mid_width == 32
     assert StemSpec(kind="deep", width=64, mid_width=24).deep_mid_width == 24
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            dict(group_width=8),
+            "stages[2].group_width=8 is invalid: only None for block='conv_pool'",
+        ),
+        (dict(se_ratio=0.25), "stages[2].se_ratio=0.25 is invalid: only 0 for block='conv_pool'"),
+        (
+            dict(layer_scale=1e-6),
+            "stages[2].layer_scale=1e-06 is invalid: only 0 for block='conv_pool'",
+        ),
+        (
+            dict(pre_norm=True),
+            "stages[2].pre_norm=True is invalid: only false for block='conv_pool'",
+        ),
+        (dict(kernel=2), "stages[2].kernel=2 is invalid: must be odd"),
+    ],
+)
+def test_conv_pool_rejects_fields_it_has_no_use_for(fields, message):
+    with pytest.raises(SpecError, match=__import__("re").escape(message)):
+        _net(block="conv_pool", **fields)
+    _net(block="conv_pool", stride=1)  # the defaults are fine, stride 1 or 2
+
+
+def _whiten(**stem_fields) -> NetSpec:
+    stem = dict(kind="whiten", width=24, kernel=2, stride=1)
+    stem.update(stem_fields)
+    stage = StageSpec(block="conv_pool", depth=1, width=16)
+    return NetSpec(stem=StemSpec(**stem), stages=(stage,), resolution=32)
+
+
+def test_whitening_stem_checks():
+    assert _whiten().stem.shrink == 1 and _whiten().stem.total_stride == 1
+    assert _whiten(kernel=3, width=54).stem.kernel == 3  # odd kernels too
+    with pytest.raises(SpecError, match=r"stem\.stride=2 is invalid: only 1 for kind='whiten'"):
+        _whiten(stride=2)
+    with pytest.raises(SpecError, match=r"stem\.pool='max' is invalid: only 'none'"):
+        _whiten(pool="max")
+    with pytest.raises(SpecError) as err:
+        _whiten(width=32)
+    assert str(err.value) == (
+        "stem.width=32 is invalid: a whitening stem has 2 * in_width * kernel**2 = 24 "
+        "channels (each eigenvector of the patch covariance and its negative)"
+    )
+    with pytest.raises(SpecError, match=r"stem\.width=24 .* = 8 channels"):
+        NetSpec(stem=_whiten().stem, stages=_whiten().stages, in_width=1)
+
+
+def test_min_resolution_counts_what_the_whitening_stem_removes(airbench94):
+    assert airbench94.total_stride == 8 and airbench94.min_resolution == 9
+    assert dataclasses.replace(airbench94, resolution=9).resolution == 9
+    with pytest.raises(SpecError) as err:
+        dataclasses.replace(airbench94, resolution=8)
+    assert str(err.value) == (
+        "resolution=8 is invalid: must be >= 9 (the network's total stride 8 + 1 px its "
+        "unpadded 2x2 whitening stem removes)"
+    )
+    resnet = netscale.get_spec("resnet_18")
+    assert resnet.min_resolution == resnet.total_stride == 32
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (dict(pool="min"), "head.pool='min' is invalid: allowed: 'avg', 'max'"),
+        (dict(logit_scale=0.0), "head.logit_scale=0.0 is invalid: expected a finite number > 0"),
+        (dict(logit_scale=-1), "head.logit_scale=-1.0 is invalid: expected a finite number > 0"),
+        (dict(logit_scale=float("inf")), "head.logit_scale=inf is invalid"),
+        (dict(logit_scale=float("nan")), "head.logit_scale=nan is invalid"),
+        (dict(logit_scale=True), "head.logit_scale=True is invalid"),
+        (dict(logit_scale="1/9"), "head.logit_scale='1/9' is invalid"),
+    ],
+)
+def test_head_pool_and_logit_scale_checks(fields, message):
+    with pytest.raises(SpecError, match=__import__("re").escape(message)):
+        HeadSpec(**fields)
+
+
+def test_head_defaults_and_int_scale_is_a_float():
+    head = HeadSpec()
+    assert (head.pool, head.logit_scale) == ("avg", 1.0)
+    assert isinstance(HeadSpec(logit_scale=2).logit_scale, float)
