@@ -23,6 +23,7 @@ from netscale.data.steps import Batch, train_steps
 from netscale.profiling.device import raise_peak
 from netscale.training.distributed import all_sum
 from netscale.training.evaluate import evaluate_models, to_device
+from netscale.training.lookahead import Lookahead, lookahead_rho, start_step
 from netscale.training.precision import autocast_dtype
 from netscale.training.progress import Hooks
 from netscale.training.recipe import Recipe
@@ -101,7 +102,7 @@ def _train_step(
     if not len(batch.labels):
         return None
     x, y = step_inputs(run, batch, stage, g)
-    return update(
+    loss = update(
         run.model,
         train_model,
         run.optimizer,
@@ -114,6 +115,22 @@ def _train_step(
         ema_decay=r.ema_decay,
         ema_step=run.step if r.ema_warmup else None,  # run.step counts this step
     )
+    _lookahead_step(run, per_epoch)
+    return loss
+
+
+def _lookahead_step(run: Run, per_epoch: int) -> None:
+    """After optimizer step `run.step`: every `lookahead_every` steps from the start step
+    on, start the slow weights, or sync them with the model (lookahead.py)."""
+    r = run.recipe
+    k = r.lookahead_every
+    if not k or run.step % k or run.step < start_step(r, per_epoch):
+        return
+    if run.lookahead is None:
+        run.lookahead = Lookahead(run.model)
+    else:
+        total = r.steps or r.epochs * per_epoch
+        run.lookahead.sync(run.model, lookahead_rho(r, run.step, total))
 
 
 @dataclass
@@ -143,6 +160,10 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
     n_steps = epoch_steps(r, per_epoch, run.epoch)  # fewer in the last epoch of `steps`
     sync_every = 1 if run.device.type == "cpu" else SYNC_EVERY_CUDA
     run.model.train()
+    # the slow weights equal the model's at an epoch boundary (lookahead.py), so a resumed
+    # run starts them from the restored model exactly as an uninterrupted run holds them
+    started = r.lookahead_every and run.step and run.step >= start_step(r, per_epoch)
+    run.lookahead = Lookahead(run.model) if started else None
     loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
     t0, skipped, images = time.perf_counter(), [], 0
     batches = train_steps(
@@ -177,6 +198,8 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
     total = float(loss_sum)
     if total != total or abs(total) == float("inf"):
         return None
+    if run.lookahead is not None:  # the model ends the epoch on the slow weights
+        run.lookahead.sync(run.model, 1.0)
     if skipped:
         check_corrupt(skipped, n_steps * per_rank, f"epoch {run.epoch + 1} of {data.train.name}")
     seconds = time.perf_counter() - t0
@@ -201,7 +224,9 @@ def _step_event(
 
 
 def _evaluate_both(run: Run) -> dict[str, Any]:
-    """Test metrics of the model and of its EMA (None without EMA), in one pass."""
+    """Test metrics of the model and of its EMA (None without EMA), in one pass; flip-TTA
+    top-1s are None unless the recipe asks for them, 6-view TTA top-1s (six forward passes)
+    are measured after the last epoch only."""
     r, data = run.recipe, run.data
     models = [run.model] + ([run.ema] if run.ema is not None else [])
     results = evaluate_models(
@@ -219,6 +244,7 @@ def _evaluate_both(run: Run) -> dict[str, Any]:
         flip=r.eval_flip,
         crop_fraction=r.eval_crop_fraction,
         workers=run.workers,
+        translate=r.eval_translate if run.epoch + 1 == r.epochs else 0,  # 6 passes: once
     )
     res, ema = results[0], (results[1] if len(results) > 1 else None)
 
@@ -228,10 +254,12 @@ def _evaluate_both(run: Run) -> dict[str, Any]:
     return {
         "test_top1": pct(res.top1),
         "test_top1_flip": pct(res.top1_flip),
+        "test_top1_tta": pct(res.top1_tta),
         "test_loss": round(res.loss, 6),
         "test_images": res.images,
         "ema_top1": pct(ema.top1) if ema else None,
         "ema_top1_flip": pct(ema.top1_flip) if ema else None,
+        "ema_top1_tta": pct(ema.top1_tta) if ema else None,
     }
 
 

@@ -2,8 +2,11 @@
 
 With `flip`, each batch is also run mirrored (left-right) and the two logits are averaged
 before the argmax: flip test-time augmentation as airbench does, which helps models trained
-with random flips. The single-view top-1 and loss come from the same pass, so both are
-reported. Sums stay on the device and are read once at the end (one sync on CUDA).
+with random flips. With `translate` t > 0 as well, airbench's 6-view TTA is scored too:
+the flip-averaged logits of the image (weight 1/2) and of the image shifted by t pixels
+up-left and down-right (reflect padding; 1/4 each). The single-view top-1 and loss come
+from the same pass, so all are reported. Sums stay on the device and are read once at the
+end (one sync on CUDA).
 """
 
 from __future__ import annotations
@@ -22,17 +25,21 @@ from netscale.data.stream import StreamSplit
 from netscale.training.distributed import all_sum
 from netscale.training.precision import autocast_dtype
 
+SUMS = 4  # per model: correct, summed loss, correct with flip TTA, correct with 6-view TTA
+
 
 @dataclass(frozen=True, slots=True)
 class EvalResult:
     """top1: single-view accuracy (%); loss: mean cross-entropy; images: images evaluated
     over all ranks; top1_flip: accuracy (%) of logits averaged with the mirrored image's,
-    None unless asked for."""
+    None unless asked for; top1_tta: accuracy (%) of the 6-view flip + translate TTA, None
+    unless asked for."""
 
     top1: float
     loss: float
     images: int
     top1_flip: float | None = None
+    top1_tta: float | None = None
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -72,22 +79,26 @@ def evaluate_models(
     flip: bool = False,
     crop_fraction: float = 1.0,
     workers: int = 0,
+    translate: int = 0,
 ) -> list[EvalResult]:
     """Top-1 (%), loss and image count of each of `models` on `data`, in one pass over it
-    (and flip-TTA top-1 with `flip`). Each image is the central square of `crop_fraction` of
-    its shorter side resized to `resolution` (the whole image at 1.0, for square images).
+    (and flip-TTA top-1 with `flip`, 6-view TTA top-1 with `translate` > 0 as well). Each
+    image is the central square of `crop_fraction` of its shorter side resized to
+    `resolution` (the whole image at 1.0, for square images).
 
     Rank r evaluates images r, r + world, ... (no padding, no duplicates); the correct
     counts, losses and image counts are summed over ranks. `precision` is "fp32" or "bf16".
     Corrupt files of a streamed split are left out of the counts."""
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision={precision!r} is invalid here; allowed: fp32, bf16")
+    if translate and not flip:
+        raise ValueError(f"translate={translate} needs flip=True (the TTA views are flipped)")
     device = torch.device(device)
     modes = [m.training for m in models]
     for m in models:
         m.eval()
     dtype = autocast_dtype(precision)
-    sums = torch.zeros((len(models), 3), dtype=torch.float64, device=device)
+    sums = torch.zeros((len(models), SUMS), dtype=torch.float64, device=device)
     images = 0
     batches = eval_steps(
         data,
@@ -107,23 +118,24 @@ def evaluate_models(
         y = to_device(batch.labels, device)
         images += len(batch.labels)
         for k, model in enumerate(models):
-            score_batch(sums[k], model, x, y, dtype, flip, channels_last)
+            score_batch(sums[k], model, x, y, dtype, flip, channels_last, translate)
     totals = all_sum([*sums.flatten().tolist(), float(images)], device)
     for m, mode in zip(models, modes, strict=True):
         m.train(mode)
-    return _results(totals, len(models), flip)
+    return _results(totals, len(models), flip, translate)
 
 
-def _results(totals: list[float], n_models: int, flip: bool) -> list[EvalResult]:
-    """EvalResults from the summed (correct, loss, correct with flip) per model and the
-    image count (last)."""
+def _results(totals: list[float], n_models: int, flip: bool, translate: int) -> list[EvalResult]:
+    """EvalResults from the summed (correct, loss, correct with flip, correct with 6-view
+    TTA) per model and the image count (last)."""
     d = max(totals[-1], 1.0)
     return [
         EvalResult(
-            top1=100.0 * totals[3 * k] / d,
-            loss=totals[3 * k + 1] / d,
+            top1=100.0 * totals[SUMS * k] / d,
+            loss=totals[SUMS * k + 1] / d,
             images=int(totals[-1]),
-            top1_flip=100.0 * totals[3 * k + 2] / d if flip else None,
+            top1_flip=100.0 * totals[SUMS * k + 2] / d if flip else None,
+            top1_tta=100.0 * totals[SUMS * k + 3] / d if translate else None,
         )
         for k in range(n_models)
     ]
@@ -158,14 +170,32 @@ def score_batch(
     dtype: torch.dtype | None,
     flip: bool,
     channels_last: bool,
+    translate: int = 0,
 ) -> None:
-    """Add (correct, summed loss, correct with flip TTA) of one batch to `sums`."""
+    """Add (correct, summed loss, correct with flip TTA, correct with 6-view TTA) of one
+    batch to `sums` (SUMS values)."""
     logits = _logits(model, x, dtype)
     sums[0] += (logits.argmax(-1) == y).sum()
     sums[1] += F.cross_entropy(logits, y, reduction="sum")
-    if flip:
-        mirrored = x.flip(3)
+    if not flip:
+        return
+    both = (logits + _logits(model, _mirror(x, channels_last), dtype)) / 2
+    sums[2] += (both.argmax(-1) == y).sum()
+    if not translate:
+        return
+    t, size = translate, x.shape[-1]
+    padded = F.pad(x, (t, t, t, t), mode="reflect")
+    tta = both / 2
+    for at in (0, 2 * t):  # shifted up-left and down-right by t pixels: 1/4 each
+        view = padded[:, :, at : at + size, at : at + size]
         if channels_last:
-            mirrored = mirrored.contiguous(memory_format=torch.channels_last)
-        both = (logits + _logits(model, mirrored, dtype)) / 2
-        sums[2] += (both.argmax(-1) == y).sum()
+            view = view.contiguous(memory_format=torch.channels_last)
+        mirrored = _logits(model, _mirror(view, channels_last), dtype)
+        tta = tta + (_logits(model, view, dtype) + mirrored) / 8
+    sums[3] += (tta.argmax(-1) == y).sum()
+
+
+def _mirror(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """`x` flipped left-right, in the memory format the model runs in."""
+    mirrored = x.flip(3)
+    return mirrored.contiguous(memory_format=torch.channels_last) if channels_last else mirrored

@@ -46,8 +46,9 @@ TIMING_KEYS = ("images_per_s", "mfu", "epoch_s", "data_wait_s", "wall_s", "peak_
 class RunResult:
     """What `train` returns: status "completed" or "diverged", the per-epoch metrics, the
     final test top-1 (%) of the model and of its EMA (None without EMA), flip-TTA top-1s
-    (None without eval_flip), the precision the run trained in, the optimizer steps taken,
-    and with a time budget the budget and the measured seconds per step (budget.py)."""
+    (None without eval_flip), 6-view TTA top-1s (None without eval_translate), the
+    precision the run trained in, the optimizer steps taken, and with a time budget the
+    budget and the measured seconds per step (budget.py)."""
 
     status: str
     out: Path | None
@@ -61,6 +62,8 @@ class RunResult:
     precision: str = ""
     top1_flip: float | None = None
     ema_top1_flip: float | None = None
+    top1_tta: float | None = None
+    ema_top1_tta: float | None = None
     steps: int = 0
     budget_s: float | None = None
     step_s: float | None = None
@@ -240,6 +243,8 @@ def _result(
         precision=run.precision,
         top1_flip=last.get("test_top1_flip"),
         ema_top1_flip=last.get("ema_top1_flip"),
+        top1_tta=last.get("test_top1_tta"),
+        ema_top1_tta=last.get("ema_top1_tta"),
         steps=run.step,
         budget_s=run.budget["budget_s"] if run.budget else None,
         step_s=run.budget["step_s"] if run.budget else None,

@@ -14,7 +14,7 @@ from typing import Any
 from netscale.spec.io import check_keys, load_yaml_mapping
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
-SCHEDULES = ("cosine", "exponential", "step", "constant")
+SCHEDULES = ("cosine", "linear", "exponential", "step", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 PROGRESSIVE = ("none", "paper", "code")
 CROPS = ("pad", "resized")
@@ -48,6 +48,10 @@ class Recipe:
     nesterov: bool = True
     weight_decay: float = 5e-5
     no_decay_norm_bias: bool = True  # no weight decay on norm parameters and biases
+    # learning rate of norm-layer parameters / the others; their weight decay is divided by
+    # it, so the decay per step (lr x wd) stays the others' (airbench's bias_scaler: 64)
+    norm_lr_scale: float = 1.0
+    train_norm_weight: bool = True  # false: norm weights stay at their initial 1 (airbench)
     rmsprop_decay: float = 0.9
     rmsprop_eps: float = 1e-3  # TF-style epsilon, added inside the square root's sum
     schedule: str = "cosine"
@@ -57,9 +61,18 @@ class Recipe:
     # 30, 60, 80 of 90 epochs)
     decay_milestones: tuple[float, ...] = (1 / 3, 2 / 3, 8 / 9)
     warmup_epochs: float = 0.0
-    min_lr_ratio: float = 0.0  # cosine floor as a fraction of the peak
+    warmup_start_ratio: float = 0.0  # warmup starts at this fraction of the peak
+    min_lr_ratio: float = 0.0  # cosine / linear end as a fraction of the peak
     label_smoothing: float = 0.0
     ema_decay: float = 0.0  # per step; 0 = no EMA
+    # Lookahead (Zhang et al. 2019) as airbench applies it: every `lookahead_every` steps
+    # from `lookahead_start_epochs` on, slow = lerp(slow, fast, 1 - rho) and fast = slow,
+    # rho = lookahead_decay ** every * (step / steps) ** lookahead_power; at each epoch's
+    # end the model takes the slow weights. 0 = off.
+    lookahead_every: int = 0
+    lookahead_decay: float = 0.95
+    lookahead_power: float = 3.0
+    lookahead_start_epochs: float = 0.0
     dropout_rate: float | None = None  # None: the model spec's own
     drop_path_rate: float | None = None
     grad_clip: float = 0.0  # max global grad norm; 0 = off
@@ -93,6 +106,10 @@ class Recipe:
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only; no-op for one process)
     eval_batch_size: int = 512
     eval_flip: bool = False  # also report top-1 of logits averaged with the mirrored image
+    # with eval_flip: after the last epoch, also report the top-1 of airbench's 6-view TTA,
+    # the flip views of the image (weight 1/2) and of it shifted by this many pixels
+    # up-left and down-right (1/4 each); 0 = off
+    eval_translate: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.decay_milestones, list):  # as read back from JSON or YAML
@@ -123,10 +140,17 @@ class Recipe:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise RecipeError(f"{name}={value!r} is invalid: a probability in [0, 1)")
-        for name in ("ema_decay", "momentum", "rmsprop_decay", "min_lr_ratio"):
+        for name in (
+            "ema_decay",
+            "momentum",
+            "rmsprop_decay",
+            "min_lr_ratio",
+            "warmup_start_ratio",
+            "lookahead_decay",
+        ):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must lie in [0, 1)")
-        for name in ("lr", "decay_rate", "decay_epochs"):
+        for name in ("lr", "decay_rate", "decay_epochs", "norm_lr_scale"):
             if not getattr(self, name) > 0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be > 0")
         for name in (
@@ -139,9 +163,18 @@ class Recipe:
             "crop_padding",
             "randaug_layers",
             "randaug_magnitude_std",
+            "lookahead_every",
+            "lookahead_power",
+            "lookahead_start_epochs",
+            "eval_translate",
         ):
             if getattr(self, name) < 0:
                 raise RecipeError(f"{name}={getattr(self, name)!r} is invalid: must be >= 0")
+        if self.eval_translate and not self.eval_flip:
+            raise RecipeError(
+                f"eval_translate={self.eval_translate} needs eval_flip: true (its views are "
+                "the flip views of the shifted images)"
+            )
         if self.steps is not None and self.steps < 1:
             raise RecipeError(f"steps={self.steps!r} is invalid: must be >= 1, or null")
         for name in ("resolution", "eval_resolution", "min_resolution"):

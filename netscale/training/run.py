@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from netscale.build import build
+from netscale.build.whiten import init_whitening
 from netscale.data import DataSplits, load_data, steps_per_epoch
 from netscale.data.steps import default_workers
 from netscale.data.stream import StreamSplits
@@ -28,12 +29,13 @@ from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from netscale.training.distributed import Ranks
 from netscale.training.env import environment
+from netscale.training.lookahead import Lookahead
 from netscale.training.model_recipe import FitRequest, spec_and_recipe
-from netscale.training.optim import build_optimizer
+from netscale.training.optim import NORM_LAYERS, build_optimizer
 from netscale.training.precision import PrecisionChoice, choose_precision
 from netscale.training.recipe import Recipe, recipe_to_dict
 from netscale.training.schedule import Stage, check_steps, progressive_stages
-from netscale.training.setup import check_fits, fingerprint, place_data
+from netscale.training.setup import check_fits, fingerprint, place_data, whitening_images
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Run:
     notes: list[str] = field(default_factory=list)  # said to the user at the start
     workers: int = 0  # decoding processes of a streamed source (results do not depend on it)
     budget: dict[str, Any] | None = None  # a time budget's conversion to steps (budget.py)
+    lookahead: Lookahead | None = None  # the slow weights within an epoch (lookahead.py)
 
     @classmethod
     def create(
@@ -92,7 +95,12 @@ class Run:
         check_steps(recipe, steps_per_epoch(len(splits.train), per_rank, ranks.world))
         check_fits(spec, recipe, device, ranks.world)
         torch.manual_seed(seed)  # identical initial weights on every rank
-        net = build(spec).to(device)
+        net = build(spec)
+        if spec.stem.kind == "whiten":  # data-dependent, frozen (netscale.build.whiten)
+            init_whitening(net, whitening_images(splits, spec.resolution, seed))
+        if not recipe.train_norm_weight:
+            freeze_norm_weights(net)
+        net = net.to(device)
         if recipe.channels_last:
             net = net.to(memory_format=torch.channels_last)
         set_bn_momentum(net, recipe.bn_momentum)  # before the EMA copy: both carry it
@@ -209,6 +217,24 @@ def set_bn_momentum(model: nn.Module, momentum: float | None) -> None:
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.momentum = momentum
+
+
+def freeze_norm_weights(model: nn.Module) -> None:
+    """Keep the weight (scale) of every norm layer of `model` at its initial value (recipe
+    `train_norm_weight: false`, as airbench's BatchNorms); ValueError when one starts at
+    zero (a zero-initialized residual branch would stay off for good)."""
+    for m in model.modules():
+        weight = getattr(m, "weight", None) if isinstance(m, NORM_LAYERS) else None
+        if weight is None:
+            continue
+        if not bool(weight.detach().abs().sum()):
+            raise ValueError(
+                "train_norm_weight=false freezes norm weights at their initial values, but "
+                "this spec starts residual norms at zero (zero_init_residual: true), which "
+                "would switch those branches off for good: set zero_init_residual: false "
+                "in the spec, or train_norm_weight: true"
+            )
+        weight.requires_grad_(False)
 
 
 def _workers(workers: int | None, splits: DataSplits | StreamSplits) -> int:

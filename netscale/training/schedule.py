@@ -11,18 +11,21 @@ from netscale.training.recipe import Recipe
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
-    """Learning rate at optimizer step `step` (0-based): linear warmup from 0 over
-    `warmup_epochs`, then cosine to `min_lr_ratio` of the peak (SGDR without restarts),
-    exponential decay by `decay_rate` every `decay_epochs` (EfficientNet sec. 5.2), steps
-    of `decay_rate` at the `decay_milestones` fractions of the epochs (ResNet's baseline),
-    or constant. The peak is the recipe's lr scaled to its batch size. The schedule spans
-    `recipe.steps` steps when set (the last epoch partial), else the recipe's epochs."""
+    """Learning rate at optimizer step `step` (0-based): linear warmup from
+    `warmup_start_ratio` of the peak (0 by default) over `warmup_epochs`, then cosine to
+    `min_lr_ratio` of the peak (SGDR without restarts), linear to it (airbench's triangle
+    with its warmup), exponential decay by `decay_rate` every `decay_epochs` (EfficientNet
+    sec. 5.2), steps of `decay_rate` at the `decay_milestones` fractions of the epochs
+    (ResNet's baseline), or constant. The peak is the recipe's lr scaled to its batch size.
+    The schedule spans `recipe.steps` steps when set (the last epoch partial), else the
+    recipe's epochs."""
     peak = recipe.scaled_lr()
     epoch = (step + 1) / steps_per_epoch  # the lr applied during step `step`
     total = recipe.steps / steps_per_epoch if recipe.steps else recipe.epochs
     warmup = recipe.warmup_epochs
     if warmup > 0 and epoch <= warmup:
-        return peak * epoch / warmup
+        start = recipe.warmup_start_ratio
+        return peak * (start + (1.0 - start) * epoch / warmup)
     if recipe.schedule == "constant":
         return peak
     if recipe.schedule == "exponential":
@@ -32,6 +35,8 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
         return peak * recipe.decay_rate**passed
     progress = min(1.0, (epoch - warmup) / max(total - warmup, 1e-9))
     floor = recipe.min_lr_ratio * peak
+    if recipe.schedule == "linear":
+        return floor + (peak - floor) * (1.0 - progress)
     return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -119,9 +124,10 @@ def check_steps(recipe: Recipe, steps_per_epoch: int) -> None:
 def fit_to_steps(recipe: Recipe, steps: int, steps_per_epoch: int) -> Recipe:
     """`recipe` fitted to `steps` optimizer steps (a time budget's): epochs = ceil(steps /
     steps per epoch), the last one partial; every epoch-valued field keeps its share of the
-    run, i.e. is scaled by steps / the recipe's own steps (warmup_epochs, decay_epochs; the
-    cosine end and the step milestones follow `steps`); the EMA keeps its averaging horizon
-    as a share of the run (`ema_decay_for`). Progressive stages split the new epochs."""
+    run, i.e. is scaled by steps / the recipe's own steps (warmup_epochs, decay_epochs,
+    lookahead_start_epochs; the cosine or linear end and the step milestones follow
+    `steps`); the EMA keeps its averaging horizon as a share of the run (`ema_decay_for`).
+    Progressive stages split the new epochs."""
     own = recipe.steps or recipe.epochs * steps_per_epoch
     scale = steps / own
     return dataclasses.replace(
@@ -129,6 +135,7 @@ def fit_to_steps(recipe: Recipe, steps: int, steps_per_epoch: int) -> Recipe:
         epochs=math.ceil(steps / steps_per_epoch),
         steps=steps,
         warmup_epochs=recipe.warmup_epochs * scale,
+        lookahead_start_epochs=recipe.lookahead_start_epochs * scale,
         decay_epochs=recipe.decay_epochs * scale,
         ema_decay=ema_decay_for(recipe.ema_decay, scale),
     )

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from netscale.complexity import count
-from netscale.data import ArrayDataset, DataSplits
-from netscale.data.stream import StreamSplits
+from netscale.data import ArrayDataset, DataSplits, eval_batch
+from netscale.data.stream import StreamSplits, eval_stream
 from netscale.families import resolve_spec
 from netscale.spec import NetSpec
 from netscale.training.recipe import Recipe
@@ -26,32 +26,33 @@ DATA_ON_GPU_SHARE = 0.25  # move datasets to the GPU when they take at most this
 # A lower bound, used only to refuse sizes that cannot fit at all before allocating.
 BYTES_PER_ACT = 3 * 4
 FINGERPRINT_IMAGES = 1024  # images hashed (evenly strided) in a data set's fingerprint
+WHITENING_IMAGES = 5000  # training images a whitening stem is initialized from (airbench's)
 
 
 def train_resolution(spec: NetSpec, recipe: Recipe, data_size: int | None) -> tuple[int, str]:
     """(training resolution in pixels, a note when it is not the one asked for).
 
-    The recipe's resolution when set (it must be >= the network's total stride: an error
-    names the flag and the smallest valid value); else the data's own size, raised to the
-    total stride when the images are smaller (8 px digits on a stride-32 ResNet train at
-    32 px, upsampled, as torchvision's models would accept them), with a note saying so;
-    for streamed images of many sizes (`data_size` None), the spec's own resolution."""
-    stride = spec.total_stride
+    The recipe's resolution when set (it must be >= the smallest input the network takes,
+    its total stride plus what an unpadded whitening stem removes: an error names the flag
+    and the smallest valid value); else the data's own size, raised to that smallest input
+    when the images are smaller (8 px digits on a stride-32 ResNet train at 32 px,
+    upsampled, as torchvision's models would accept them), with a note saying so; for
+    streamed images of many sizes (`data_size` None), the spec's own resolution."""
+    least, why = spec.min_resolution, spec.min_resolution_text
     if recipe.resolution is not None:
-        if recipe.resolution < stride:
+        if recipe.resolution < least:
             raise ValueError(
                 f"resolution={recipe.resolution} (--resolution) is invalid for "
-                f"{spec.name}: must be >= the network's total stride {stride}; pass "
-                f"--resolution {stride} or more"
+                f"{spec.name}: must be >= {why}; pass --resolution {least} or more"
             )
         return recipe.resolution, ""
     if data_size is None:
         return spec.resolution, ""
-    if data_size >= stride:
+    if data_size >= least:
         return data_size, ""
-    return stride, (
-        f"the data's {data_size} px images are smaller than {spec.name}'s total stride "
-        f"{stride}: training and evaluating at {stride} px (upsampled); set --resolution "
+    return least, (
+        f"the data's {data_size} px images are smaller than {spec.name}'s smallest input, "
+        f"{why}: training and evaluating at {least} px (upsampled); set --resolution "
         "to choose another size"
     )
 
@@ -140,3 +141,30 @@ def place_data(
         return ArrayDataset(images=s.images.to(device), labels=s.labels.to(device), name=s.name)
 
     return dataclasses.replace(splits, train=move(splits.train), test=move(splits.test))
+
+
+def whitening_images(
+    splits: DataSplits | StreamSplits, resolution: int, seed: int, n: int = WHITENING_IMAGES
+) -> torch.Tensor:
+    """A seeded random sample of at most `n` training images as the model's input at
+    evaluation (the whole image, resized to `resolution`, normalized): float32
+    (N, C, R, R) on the CPU, what a whitening stem is initialized from
+    (netscale.build.whiten). Every rank draws the same sample."""
+    g = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(splits.train), generator=g)[:n].sort().values
+    if isinstance(splits, StreamSplits):
+        batches = eval_stream(
+            splits.train,
+            index,
+            resolution=resolution,
+            crop_fraction=1.0,
+            batch_size=256,
+            channels=splits.channels,
+            workers=0,
+        )
+        images = torch.cat([b.images for b in batches])
+    else:
+        images = splits.train.images[index.to(splits.train.images.device)].cpu()
+    return eval_batch(
+        images, resolution=resolution, mean=splits.mean, std=splits.std, channels_last=False
+    )

@@ -30,7 +30,7 @@ from netscale.data import steps_per_epoch
 from netscale.data.steps import Batch, eval_steps, train_steps
 from netscale.training.checkpoint import save_checkpoint
 from netscale.training.epoch import augment_config, step_inputs
-from netscale.training.evaluate import eval_inputs, score_batch, to_device
+from netscale.training.evaluate import SUMS, eval_inputs, score_batch, to_device
 from netscale.training.optim import build_optimizer
 from netscale.training.precision import autocast_dtype
 from netscale.training.recipe import recipe_to_dict
@@ -167,7 +167,7 @@ def _train_step(
 def _eval_seconds(run: Run, model: nn.Module) -> float:
     """Seconds of one epoch's evaluation: one batch timed (after an untimed pass), scaled
     to this rank's share of the test set, times the models evaluated (2 with an EMA) and
-    the views (2 with flip TTA)."""
+    the views (2 with flip TTA, 6 with translate TTA too)."""
     r, data = run.recipe, run.data
     resolution = r.eval_resolution or run.spec.resolution
     batch = next(
@@ -183,7 +183,7 @@ def _eval_seconds(run: Run, model: nn.Module) -> float:
     )
     model.eval()
     dtype = autocast_dtype(run.precision)
-    sums = torch.zeros(3, dtype=torch.float64, device=run.device)  # what evaluate() adds up
+    sums = torch.zeros(SUMS, dtype=torch.float64, device=run.device)  # what evaluate() adds up
     start = 0.0
     for timed in (False, True):
         if timed:
@@ -194,7 +194,7 @@ def _eval_seconds(run: Run, model: nn.Module) -> float:
             r.eval_crop_fraction,
         )  # fmt: skip
         y = to_device(batch.labels, run.device)
-        score_batch(sums, model, x, y, dtype, r.eval_flip, r.channels_last)
+        score_batch(sums, model, x, y, dtype, r.eval_flip, r.channels_last, r.eval_translate)
     _sync(run.device)
     seconds = time.perf_counter() - start
     model.train()

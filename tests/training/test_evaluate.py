@@ -51,3 +51,40 @@ def test_flip_tta_averages_the_mirrored_logits(channels_last):
 def test_precision_must_be_resolved():
     with pytest.raises(ValueError, match="precision='auto' is invalid here; allowed: fp32, bf16"):
         evaluate(_LeftRight(), _data(), resolution=8, mean=(0.5,), std=(0.25,), precision="auto")
+
+
+class _Pixels(nn.Module):
+    """Two classes scored by two fixed, asymmetric pixel weightings (no symmetry to tie)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.w = nn.Parameter(torch.randn(2, 1, 8, 8, generator=g))
+
+    def forward(self, x):  # (B, 1, 8, 8) -> (B, 2)
+        return torch.einsum("bchw,kchw->bk", x, self.w)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_translate_tta_weights_six_views_as_airbench(channels_last):
+    data, model = _data(), _Pixels()
+    kw = dict(resolution=8, mean=(0.5,), std=(0.25,), batch_size=10, channels_last=channels_last)
+    res = evaluate(model, data, flip=True, translate=1, **kw)
+    x = (data.images.float() - 127.5) / 63.75
+    with torch.no_grad():
+
+        def mirror(v):
+            return (model(v) + model(v.flip(3))) / 2
+
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        views = [padded[:, :, 0:8, 0:8], padded[:, :, 2:10, 2:10]]
+        tta = 0.5 * mirror(x) + 0.25 * mirror(views[0]) + 0.25 * mirror(views[1])
+    expected = 100 * (tta.argmax(-1) == data.labels).float().mean().item()
+    assert res.top1_tta == pytest.approx(expected)
+    assert res.top1_flip == pytest.approx(_manual(model, data)[1])
+    assert evaluate(model, data, flip=True, **kw).top1_tta is None
+
+
+def test_translate_tta_needs_flip():
+    with pytest.raises(ValueError, match="translate=1 needs flip=True"):
+        evaluate(_Pixels(), _data(), resolution=8, mean=(0.5,), std=(0.25,), translate=1)

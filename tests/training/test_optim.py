@@ -228,3 +228,32 @@ def test_ema_after_a_few_hundred_steps_has_left_the_initial_weights():
     for t in range(1, 301):
         warm *= ema_decay_at(0.9999, t)
     assert fixed > 0.97 and warm < 1e-15
+
+
+@pytest.mark.parametrize("no_decay_norm_bias", [True, False])
+def test_norm_lr_scale_gives_norms_a_group_with_the_same_decay_per_step(no_decay_norm_bias):
+    model = _Toy()
+    recipe = Recipe(
+        lr=0.2, weight_decay=0.01, norm_lr_scale=64.0, no_decay_norm_bias=no_decay_norm_bias
+    )
+    opt = build_optimizer(model, recipe)
+    norm = opt.param_groups[-1]
+    assert _names(model, norm["params"]) == {"bn.weight", "bn.bias"}
+    assert norm["lr"] == pytest.approx(0.2 * 64) and norm["lr_scale"] == 64.0
+    if no_decay_norm_bias:
+        assert norm["weight_decay"] == 0.0 and len(opt.param_groups) == 3
+    else:  # lr x wd, the decay per step, is the other parameters'
+        assert norm["lr"] * norm["weight_decay"] == pytest.approx(0.2 * 0.01)
+        assert len(opt.param_groups) == 2
+    others = set().union(*(_names(model, g["params"]) for g in opt.param_groups[:-1]))
+    assert others == (DECAYED | NOT_DECAYED) - {"bn.weight", "bn.bias"}
+    set_lr(opt, 0.5)
+    assert norm["lr"] == pytest.approx(32.0)
+    assert all(g["lr"] == 0.5 for g in opt.param_groups[:-1])
+
+
+def test_without_norm_lr_scale_the_groups_are_as_before():
+    """Checkpoints of earlier runs hold two groups (decay, no decay): a recipe without
+    norm_lr_scale keeps exactly those."""
+    opt = build_optimizer(_Toy(), Recipe(weight_decay=0.05))
+    assert len(opt.param_groups) == 2 and "lr_scale" not in opt.param_groups[0]

@@ -10,7 +10,16 @@ from netscale.training.recipe import RecipeError, load_recipe, recipe_names
 
 def test_shipped_recipes():
     assert recipe_names() == sorted(
-        ["quick", "regnet", "resnet_rs", "efficientnet", "efficientnet_v2", "convnext", "coatnet"]
+        [
+            "quick",
+            "regnet",
+            "resnet_rs",
+            "efficientnet",
+            "efficientnet_v2",
+            "convnext",
+            "coatnet",
+            "fast_cifar",
+        ]
     )
     for name in recipe_names():
         recipe = load_recipe(name)

@@ -56,3 +56,27 @@ def test_step_schedule_decays_at_the_milestones():
         Recipe(decay_milestones=(0.5, 0.2))
     with pytest.raises(RecipeError, match=r"decay_milestones=\[1.5\] is invalid"):
         Recipe(decay_milestones=[1.5])
+
+
+def test_linear_schedule_with_a_warmup_from_a_share_of_the_peak():
+    """airbench's triangle: 0.2 of the peak at the start, the peak after 23% of the run,
+    then linearly down to 0.07 of it at the end."""
+    r = load_recipe(
+        "quick",
+        epochs=10,
+        lr=1.0,
+        batch_size=128,
+        schedule="linear",
+        warmup_epochs=2.3,
+        warmup_start_ratio=0.2,
+        min_lr_ratio=0.07,
+    )
+    lrs = [learning_rate(r, s, 10) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.2 + 0.8 * 0.1 / 2.3)  # during step 0: epoch 0.1
+    assert max(lrs) == pytest.approx(1.0, abs=0.04) and lrs[-1] == pytest.approx(0.07)
+    assert all(a < b for a, b in itertools.pairwise(lrs[:22]))
+    decay = lrs[23:]
+    steps = [a - b for a, b in itertools.pairwise(decay)]
+    assert all(s == pytest.approx(steps[0]) for s in steps)  # a straight line
+    halfway = learning_rate(r, 10 * (2.3 + 7.7 / 2) - 1, 10)
+    assert halfway == pytest.approx(0.07 + 0.93 / 2)

@@ -8,7 +8,7 @@ import torch
 from netscale.data import load_data
 from netscale.families import resolve_spec
 from netscale.training.recipe import load_recipe
-from netscale.training.setup import check_fits, fingerprint, train_resolution
+from netscale.training.setup import check_fits, fingerprint, train_resolution, whitening_images
 
 R18 = resolve_spec("resnet_18")  # total stride 32
 
@@ -38,3 +38,23 @@ def test_fingerprint_sees_labels_and_images():
     labels[0] = (labels[0] + 1) % 10
     other = dataclasses.replace(data, train=dataclasses.replace(data.train, labels=labels))
     assert fingerprint(other) != first
+
+
+def test_a_whitening_stems_lost_pixels_raise_the_smallest_resolution(airbench94):
+    """Total stride 8 plus the pixel a 2x2 unpadded stem removes: 9 px at least."""
+    quick = load_recipe("quick")
+    size, note = train_resolution(airbench94, quick, 8)
+    assert size == 9 and "8 px images are smaller than" in note and "whitening stem" in note
+    with pytest.raises(ValueError, match="--resolution 9 or more"):
+        train_resolution(airbench94, load_recipe("quick", resolution=8), 8)
+
+
+def test_whitening_images_are_a_seeded_normalized_sample():
+    data = load_data("digits")
+    a = whitening_images(data, 8, seed=0, n=100)
+    assert a.shape == (100, 1, 8, 8) and a.dtype == torch.float32
+    assert torch.equal(a, whitening_images(data, 8, seed=0, n=100))
+    assert not torch.equal(a, whitening_images(data, 8, seed=1, n=100))
+    everything = whitening_images(data, 8, seed=0, n=10**6)  # at most the training set
+    assert len(everything) == len(data.train)
+    assert abs(everything.mean().item()) < 0.05  # normalized with the training statistics
