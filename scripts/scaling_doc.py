@@ -155,6 +155,8 @@ Every rule is a pure function `NetSpec -> NetSpec` in `netscale.scaling` (no tor
 `netscale.scaling.scale_to(spec, rule, target_flops, **options)` bisects the rule's
 coefficient until the spec's multiply-adds are within 5% of the target, or says why it
 cannot (`netscale scale NAME --rule RULE --target-flops 4G` on the command line).
+The same search can aim at a latency or throughput measured on a device instead
+([Scaling to a measured speed](#scaling-to-a-measured-speed)).
 
 | rule | coefficient | what it scales |
 |---|---|---|
@@ -222,6 +224,70 @@ to 5x faster than EfficientNets on GPUs at similar accuracy. Activations also se
 training memory, hence the batch size. Two caveats: these are analytic counts, not timings
 (measure on your hardware), and fewer activations say nothing of accuracy, which the
 papers above trade against them.
+
+## Scaling to a measured speed
+
+FLOPs do not predict speed (the paragraph above; ResNet-RS sec. 4, RegNet sec. 5), so
+`netscale scale` can also bisect a rule's coefficient on latency or throughput measured on
+the device itself:
+
+```
+netscale scale efficientnet_b0 --rule compound --target-latency 20ms --batch 1 --device cpu
+netscale scale resnet_rs_50 --rule resnet_rs --regime long --target-throughput 400 \
+    --mode train --batch 32 --precision bf16 --device cuda
+```
+
+- **Targets.** `--target-latency` is the median time of one inference step of `--batch`
+  images (default 1), written with a unit: `20ms`, `0.02s`, `500us`. `--target-throughput`
+  is images/s, with `--mode infer` (default) or `train` (forward, backward, SGD step).
+  `--precision fp32|bf16`, `--channels-last/--no-channels-last` and `--device` are
+  `netscale profile`'s; each measurement is `netscale.profiling.profile` of the spec at its
+  own resolution, 3 warm-up and 10 timed steps.
+- **The search.** The same rules, coefficients and bisection as `--target-flops`
+  (`netscale.scaling.bind_rule`, `search.expand` and `search.narrow`), on measured seconds
+  per batch (latency) or per image (1 / throughput): the coefficient doubles from the
+  base until a spec is at least as slow as the target, then is bisected until the two ends
+  are adjacent specs, one rounding step of the rule apart. Every distinct spec is measured
+  once; coefficients that give an already measured spec cost nothing. Each decision
+  compares one measurement with the target, so noise can move the search to another
+  crossing of the target but never out of its bracket; of the last two specs, the one
+  nearer the target on the monotone (isotonic) fit of all measurements is chosen.
+- **The answer is measured again** (a second, independent measurement), and that is the
+  `achieved` speed checked against `--tolerance` (default 10%). Within it, the card is
+  printed (and `--out` saved); beyond it, the card is printed, nothing is saved, and the
+  command exits 1 naming the two adjacent specs' speeds: a target between two rounding
+  steps, or a noisy machine (try `--fresh`, another rule or a larger tolerance).
+- **Reach.** The smallest spec is the base (the rules only scale up), the largest the one
+  with 64x its multiply-adds (`max_flops_ratio` in Python). A target outside that range is
+  an error naming both ends as measured, e.g. `target latency 100 us is below what rule
+  'compound' (phi) reaches from efficientnet_b0 on cpu at batch 1 (infer, fp32): ... ms
+  (phi=0, the base) ... ... ms (phi=..., 64x its multiply-adds); allowed: a target in that
+  range (within 10%)`.
+- **Cache.** Measurements are kept in `$NETSCALE_CACHE/speed.json` (default
+  `~/.cache/netscale/`), per machine (processor or GPU, ISA, CPU threads), device kind,
+  `spec_id`, batch, resolution, mode, precision, channels_last and torch version, written
+  atomically after each measurement. An entry keeps its samples in order: the search reads
+  the first, the re-measurement the second, so the same search run again measures nothing
+  at all (its output says `0 taken, N from the cache`). `--fresh` measures everything
+  again and replaces them. A damaged cache file is ignored with one warning line and
+  rewritten.
+- **Output.** The card as for `--target-flops`, after four lines: the target and its
+  settings, the achieved (re-measured) speed with its miss in % and the search's own
+  measurement of that spec, the device (with the processor, ISA and threads), and how many
+  measurements were taken and how many came from the cache. `--json` puts all of it, with
+  every measurement, under `"scaling"`.
+
+In Python: `netscale.scale_to_speed("efficientnet_b0", "compound", target_latency_s="20ms",
+batch=1, device="cpu")` (or `netscale.profiling.scale_to_speed` with a NetSpec) returns a
+`SpeedScaleResult` (spec, coefficient, target, achieved, miss, within_tolerance, every
+measurement, the reach). Its `measure=` argument replaces the timing function (the tests
+pass a deterministic fake); `cache=False` or a path uses no cache or another file.
+
+TODO (lead: measured example not run yet; run these two on an idle machine and paste
+their first five lines here): `netscale scale efficientnet_b0 --rule compound
+--target-latency 20ms --batch 1 --device cpu` and `netscale scale resnet_rs_50 --rule
+resnet_rs --regime long --target-latency 20ms --batch 1 --device cpu` (if ResNet-RS-50 is
+already slower than 20 ms there, the second reports the reachable range instead).
 """
 
 

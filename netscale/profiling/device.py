@@ -114,12 +114,18 @@ def peak_cache_file() -> Path:
     return Path(root) / "device_peaks.json"
 
 
-def _fingerprint(device: torch.device, dtype: torch.dtype, cap: int) -> str:
-    """What a peak depends on: processor (or GPU), ISA torch uses, threads, torch, dtype."""
+def machine_fingerprint(device: torch.device) -> str:
+    """What a speed measured on `device` depends on besides the work: the processor (or
+    GPU), the ISA torch uses on it and, on a CPU, the threads: "NAME|ISA/ONEDNN|threads=N"."""
     isa = torch.backends.cpu.get_cpu_capability() if device.type == "cpu" else device.type
     isa += "/" + (os.environ.get("ONEDNN_MAX_CPU_ISA") or "-")
     threads = torch.get_num_threads() if device.type == "cpu" else 0
-    return f"{device_name(device)}|{isa}|threads={threads}|torch={torch.__version__}|{dtype}|{cap}"
+    return f"{device_name(device)}|{isa}|threads={threads}"
+
+
+def _fingerprint(device: torch.device, dtype: torch.dtype, cap: int) -> str:
+    """What a peak depends on: processor (or GPU), ISA torch uses, threads, torch, dtype."""
+    return f"{machine_fingerprint(device)}|torch={torch.__version__}|{dtype}|{cap}"
 
 
 def _record_peak(fingerprint: str, rate: float) -> float:

@@ -4,12 +4,16 @@ Every rule in netscale.scaling maps a coefficient to a spec whose multiply-adds 
 decrease as the coefficient grows, but move in steps: widths round to multiples of 8, depths
 to whole blocks, resolutions to multiples of 8 px. Bisection therefore ends between two
 adjacent steps, and the closer of the two is the answer.
+
+`expand` (the geometric bracket) and `narrow` (the bisection) work on any points with a
+coefficient: `fit_flops` evaluates multiply-adds, netscale.profiling.speed measured speed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from netscale.complexity import count
 from netscale.scaling._checks import check_number
@@ -33,16 +37,59 @@ def _evaluate(make: Callable[[float], NetSpec], coefficient: float) -> Fit:
     return Fit(coefficient, spec, count(spec).flops)
 
 
+class Point(Protocol):
+    """What `expand` and `narrow` need of an evaluated coefficient."""
+
+    @property
+    def coefficient(self) -> float: ...
+
+
+P = TypeVar("P", bound=Point)
+
+
+def expand(
+    evaluate: Callable[[float], P],
+    base: P,
+    first: float,
+    reached: Callable[[P], bool],
+    *,
+    limit: float | None = None,
+) -> tuple[P, P]:
+    """(lo, hi): `base` (at the rule's identity), then `evaluate(first)`, then coefficients
+    doubling their distance from the identity (identity + 2^k (first - identity)), at most
+    MAX_EXPANSIONS times and never past `limit`, until `reached(hi)`. lo is the point before
+    hi. The caller checks `reached(hi)`: false means the last (largest) try fell short."""
+    identity = base.coefficient
+
+    def capped(c: float) -> float:
+        return c if limit is None else min(c, limit)
+
+    lo, hi = base, evaluate(capped(first))
+    for _ in range(MAX_EXPANSIONS):
+        if reached(hi) or (limit is not None and hi.coefficient >= limit):
+            return lo, hi
+        lo = hi
+        hi = evaluate(capped(identity + 2 * (hi.coefficient - identity)))
+    return lo, hi
+
+
+def narrow(evaluate: Callable[[float], P], lo: P, hi: P, below: Callable[[P], bool]) -> tuple[P, P]:
+    """Bisect the coefficients between `lo` (below the target) and `hi` (not below) until
+    they are adjacent: 1e-9 apart (relative), so that no rounding step of a rule lies
+    between them. Each midpoint replaces lo when `below(mid)`, else hi."""
+    for _ in range(_ITERATIONS):
+        if hi.coefficient - lo.coefficient <= 1e-9 * max(1.0, hi.coefficient):
+            break
+        mid = evaluate((lo.coefficient + hi.coefficient) / 2)
+        lo, hi = (mid, hi) if below(mid) else (lo, mid)
+    return lo, hi
+
+
 def _bracket(
     make: Callable[[float], NetSpec], target: float, base: Fit, first: float, what: str
 ) -> tuple[Fit, Fit]:
     """(lo, hi) fits with lo.flops < target <= hi.flops, widening hi geometrically."""
-    lo, hi = base, _evaluate(make, first)
-    for _ in range(MAX_EXPANSIONS):
-        if hi.flops >= target:
-            return lo, hi
-        lo = hi
-        hi = _evaluate(make, base.coefficient + 2 * (hi.coefficient - base.coefficient))
+    lo, hi = expand(lambda c: _evaluate(make, c), base, first, lambda f: f.flops >= target)
     if hi.flops >= target:
         return lo, hi
     raise SpecError(
@@ -77,11 +124,7 @@ def fit_flops(
             "a smaller base, or shrink one with netscale.scaling.width(spec, mult < 1)"
         )
     lo, hi = _bracket(make, target, base, first, what)
-    for _ in range(_ITERATIONS):
-        if hi.coefficient - lo.coefficient <= 1e-9 * max(1.0, hi.coefficient):
-            break
-        mid = _evaluate(make, (lo.coefficient + hi.coefficient) / 2)
-        lo, hi = (mid, hi) if mid.flops < target else (lo, mid)
+    lo, hi = narrow(lambda c: _evaluate(make, c), lo, hi, lambda f: f.flops < target)
     best = min((lo, hi), key=lambda f: abs(f.flops / target - 1))
     if abs(best.flops / target - 1) > tolerance:
         raise SpecError(

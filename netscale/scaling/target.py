@@ -102,6 +102,57 @@ class ScaleResult:
         return {"name": self.spec.name, **out, "error": self.error}
 
 
+@dataclass(frozen=True, slots=True)
+class BoundRule:
+    """A rule with its options, applied to one base spec: `make(c)` is the base scaled to
+    coefficient c. What `scale_to` searches over, and netscale.profiling's measured search."""
+
+    rule: Rule
+    base: NetSpec
+    options: dict[str, Any]
+
+    def make(self, coefficient: float) -> NetSpec:
+        """The base scaled by the rule to `coefficient`."""
+        return self.rule.apply(self.base, coefficient, **self.options)
+
+    @property
+    def first(self) -> float:
+        """The search's first guess above the identity: phi = 1 / position 1 (about 2x the
+        FLOPs) or a multiplier of 2."""
+        return self.rule.identity + 1.0
+
+    @property
+    def what(self) -> str:
+        """The rule and its coefficient in words, e.g. "rule 'compound' (phi)"."""
+        return f"rule {self.rule.name!r} ({self.rule.coefficient})"
+
+    def name(self, label: str) -> str:
+        """The scaled spec's name: "<base>_<rule>[_<regime>]_<label>"."""
+        parts = [self.rule.name]
+        if "regime" in self.options:
+            parts.append(str(self.options["regime"]))
+        return scaled_name(self.base.name, *parts, label)
+
+
+def _check_options(found: Rule, options: dict[str, Any]) -> None:
+    unknown = sorted(set(options) - set(found.options))
+    if unknown:
+        allowed = ", ".join(found.options) or "none"
+        raise SpecError(
+            f"option {unknown[0]!r} is invalid for rule {found.name!r}; allowed: {allowed}"
+        )
+
+
+def bind_rule(spec: NetSpec, rule: str | Rule, options: dict[str, Any]) -> BoundRule:
+    """`rule` (a name in RULES, or a Rule) with `options` bound to the base `spec`. Raises
+    SpecError for an unknown rule, an option the rule does not take, or an invalid value
+    (the rule is applied once at its identity to check them)."""
+    found = rule if isinstance(rule, Rule) else get_rule(rule)
+    _check_options(found, options)
+    found.apply(spec, found.identity, **options)  # validates the options before searching
+    return BoundRule(found, spec, dict(options))
+
+
 def scale_to(
     spec: NetSpec,
     rule: str,
@@ -120,26 +171,19 @@ def scale_to(
     rounding step reaches within tolerance (the message says which).
     """
     found = get_rule(rule)
-    unknown = sorted(set(options) - set(found.options))
-    if unknown:
-        allowed = ", ".join(found.options) or "none"
-        raise SpecError(
-            f"option {unknown[0]!r} is invalid for rule {found.name!r}; allowed: {allowed}"
-        )
+    _check_options(found, options)
     target = parse_flops(target_flops)
     check_number("target_flops", target, minimum=0.0, strict=True)
-    found.apply(spec, found.identity, **options)  # validates the options before searching
-
-    def make(coefficient: float) -> NetSpec:
-        return found.apply(spec, coefficient, **options)
-
-    first = found.identity + 1.0  # phi = 1 / position 1 (about 2x) or a multiplier of 2
-    what = f"rule {found.name!r} ({found.coefficient})"
+    bound = bind_rule(spec, found, options)
     fit = fit_flops(
-        make, target, identity=found.identity, first=first, what=what, tolerance=tolerance
+        bound.make,
+        target,
+        identity=found.identity,
+        first=bound.first,
+        what=bound.what,
+        tolerance=tolerance,
     )
-    parts = [found.name, str(options["regime"])] if "regime" in options else [found.name]
-    label = name if name is not None else scaled_name(spec.name, *parts, flops_label(target))
+    label = name if name is not None else bound.name(flops_label(target))
     return ScaleResult(
         spec=dataclasses.replace(fit.spec, name=label),
         rule=found.name,

@@ -96,3 +96,172 @@ def test_errors_are_one_line(capsys, argv, message):
         code, (out, err) = exc.code, capsys.readouterr()
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err, err
+
+
+# --- scaling to a measured speed (netscale.profiling.scale_to_speed, a fake measure) ---
+
+
+def _fake_latency(spec, batch=1):
+    from netscale.complexity import count
+
+    return 1e-3 + 2e-11 * count(spec).flops * batch
+
+
+@pytest.fixture
+def fake_measure(monkeypatch, tmp_path):
+    """profile() replaced by latency = 1 ms + 20 ps per multiply-add x batch; its own cache."""
+    from netscale.profiling import speed
+    from netscale.profiling.speed_cache import Measurement
+
+    monkeypatch.setenv("NETSCALE_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake(spec, *, device, batch, mode, precision, channels_last):
+        calls.append((spec, device, batch, mode, precision, channels_last))
+        lat = _fake_latency(spec, batch)
+        return Measurement(lat, batch / lat)
+
+    monkeypatch.setattr(speed, "measure_speed", fake)
+    return calls
+
+
+def test_target_latency_prints_target_achieved_device_and_measurements(capsys, fake_measure):
+    code, out, err = run(capsys, "resnet_18", "--rule", "width", "--target-latency", "100ms")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith("resnet_18 -> resnet_18_width_100ms_cpu by rule width (width mult ")
+    assert (
+        lines[1] == "target:       latency 100 ms at batch 1 (infer, fp32, channels_last, 224 px)"
+    )
+    assert lines[2].startswith("achieved:     ") and "re-measured" in lines[2]
+    assert "within the 10% tolerance" in lines[2]
+    assert lines[3].startswith("device:       cpu (") and "threads=" in lines[3]
+    taken = len(fake_measure)
+    assert lines[4].startswith(f"measurements: {taken} taken, 0 from the cache (")
+    assert lines[5] == "" and lines[6].startswith("resnet_18_width_100ms_cpu  spec_id ")
+    code, out, _ = run(capsys, "resnet_18", "--rule", "width", "--target-latency", "0.1s")
+    assert code == 0 and len(fake_measure) == taken  # the same search: all from the cache
+    assert f"measurements: 0 taken, {taken} from the cache" in out
+
+
+def test_target_throughput_json_and_out(capsys, fake_measure, tmp_path):
+    from netscale.profiling.speed import scale_to_speed
+
+    out_path = tmp_path / "fast.yaml"
+    base_ips = 8 / _fake_latency(netscale.get_spec("resnet_50"), 8)
+    argv = [
+        "resnet_50",
+        "--rule",
+        "resnet_rs",
+        "--regime",
+        "long",
+        "--target-throughput",
+        str(base_ips / 3),
+        "--mode",
+        "train",
+        "--batch",
+        "8",
+        "--precision",
+        "bf16",
+        "--no-channels-last",
+        "--json",
+        "--out",
+        str(out_path),
+    ]
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    card = json.loads(out)
+    scaling = card["scaling"]
+    assert scaling["base"] == "resnet_50" and scaling["metric"] == "throughput"
+    assert scaling["target"] == pytest.approx(base_ips / 3) and scaling["within_tolerance"]
+    assert (
+        scaling["achieved"] > 0 and scaling["miss"] == scaling["achieved"] / scaling["target"] - 1
+    )
+    assert (scaling["batch"], scaling["mode"], scaling["precision"]) == (8, "train", "bf16")
+    assert scaling["channels_last"] is False and scaling["device"] == "cpu"
+    assert scaling["taken"] == len(fake_measure) and scaling["cached"] == 0
+    assert len(scaling["measurements"]) == len(fake_measure) - 1
+    assert fake_measure[0][1:] == ("cpu", 8, "train", "bf16", False)
+    assert load(out_path).name == card["name"] == scaling["name"]
+    same = scale_to_speed(
+        netscale.get_spec("resnet_50"),
+        "resnet_rs",
+        regime="long",
+        batch=8,
+        target_throughput=base_ips / 3,
+        mode="train",
+        precision="bf16",
+        channels_last=False,
+    )
+    assert load(out_path) == same.spec
+
+
+def test_a_miss_beyond_the_tolerance_exits_1_and_saves_nothing(capsys, fake_measure, tmp_path):
+    out_path = tmp_path / "x.yaml"
+    argv = ["resnet_18", "--rule", "width", "--target-latency", "100ms", "--tolerance", "0.001"]
+    code, out, err = run(capsys, *argv, "--out", str(out_path))
+    assert code == 1 and not out_path.exists()
+    assert err.count("\n") == 1 and err.startswith("netscale: error: the re-measured latency ")
+    assert "beyond the 0% tolerance; the two adjacent specs measured " in err
+    assert "nothing saved" in err
+    assert "achieved:" in out and "beyond the 0% tolerance" in out  # the card still printed
+    code, out, _ = run(capsys, *argv, "--json")
+    assert code == 1 and json.loads(out)["scaling"]["within_tolerance"] is False
+
+
+def test_a_corrupt_speed_cache_is_one_warning_line(capsys, fake_measure, tmp_path):
+    cache = tmp_path / "cache" / "speed.json"
+    cache.parent.mkdir()
+    cache.write_text("{not json")
+    code, out, err = run(capsys, "resnet_18", "--rule", "width", "--target-latency", "100ms")
+    assert code == 0 and out
+    assert err.startswith("netscale: warning: ignoring the speed cache ") and err.count("\n") == 1
+    assert json.loads(cache.read_text())["entries"]
+
+
+def test_fresh_measures_again(capsys, fake_measure):
+    argv = ["resnet_18", "--rule", "width", "--target-latency", "100ms"]
+    run(capsys, *argv)
+    first = len(fake_measure)
+    code, out, _ = run(capsys, *argv, "--fresh")
+    assert code == 0 and len(fake_measure) == 2 * first
+    assert f"measurements: {first} taken, 0 from the cache" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target-latency", "20 parsecs"], "target_latency='20 parsecs' is invalid: expected a "
+         "duration > 0 with a unit, us, ms or s (e.g. 20ms, 0.02s, 500us)"),
+        (["--target-latency", "20"], "target_latency='20' is invalid"),
+        (["--target-latency", "100ms", "--target-flops", "4G"],
+         "--target-latency cannot be combined with --target-flops: give one target"),
+        (["--target-latency", "100ms", "--target-throughput", "5"],
+         "--target-latency and --target-throughput are exclusive"),
+        (["--target-throughput", "0"], "target_throughput='0' is invalid: expected images/s, a "
+         "number > 0"),
+        (["--target-throughput", "-5"], "target_throughput='-5' is invalid"),
+        (["--target-throughput", "5", "--mode", "fly"], "argument --mode: invalid choice: 'fly'"),
+        (["--target-latency", "5ms", "--mode", "train"], "mode='train' is invalid for a latency "
+         "target; allowed: infer"),
+        (["--target-latency", "5ms", "--batch", "0"], "batch=0 is invalid"),
+        (["--target-latency", "5ms", "--device", "tpu"], "device='tpu' is invalid"),
+        (["--target-latency", "5ms", "--phi", "1"], "--phi cannot be combined with "
+         "--target-latency; use --rule"),
+        (["--target-flops", "8G", "--batch", "4"], "--batch needs --target-latency or "
+         "--target-throughput"),
+        (["--phi", "1", "--fresh"], "--fresh needs --target-latency or --target-throughput"),
+        (["--rule", "mobilenet", "--target-latency", "5ms"], "rule='mobilenet' is invalid"),
+        (["--target-latency", "0.1ms"], "target latency 100 us is below what rule 'compound' "
+         "(phi) reaches from resnet_18 on cpu at batch 1 (infer, fp32): "),
+        (["--target-latency", "100s", "--rule", "width"], "target latency 100 s is above what "
+         "rule 'width' (width mult) reaches from resnet_18"),
+    ],
+)  # fmt: skip
+def test_speed_errors_are_one_line(capsys, fake_measure, argv, message):
+    try:
+        code, out, err = run(capsys, "resnet_18", *argv)
+    except SystemExit as exc:  # argparse-level errors exit from the parser
+        code, (out, err) = exc.code, capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err, err

@@ -85,3 +85,10 @@ def test_real_probe_is_cached_and_leaves_the_global_rng(monkeypatch, tmp_path):
     assert first > 0 and torch.equal(torch.get_rng_state(), rng)
     monkeypatch.setattr(dev, "grow_probe", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     assert matmul_peak(CPU, torch.float32, max_size=256) == first
+
+
+def test_machine_fingerprint_is_the_device_part_of_the_peak_fingerprint():
+    machine = dev.machine_fingerprint(CPU)
+    assert machine.startswith(dev.device_name(CPU) + "|")
+    assert machine.endswith(f"|threads={torch.get_num_threads()}")
+    assert dev._fingerprint(CPU, torch.float32, 1024).startswith(machine + "|torch=")

@@ -132,3 +132,37 @@ def test_fit_is_frozen():
     fit = Fit(1.0, None, 5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fit.flops = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class P:
+    coefficient: float
+    value: float
+
+
+def test_expand_and_narrow_work_on_any_point_with_a_coefficient():
+    """The measured speed search (netscale.profiling.speed) uses them on its own points."""
+    tried: list[float] = []
+
+    def evaluate(c: float) -> P:
+        tried.append(c)
+        return P(c, 10 * c)
+
+    lo, hi = search.expand(evaluate, P(1.0, 10.0), 1.5, lambda p: p.value >= 45)
+    assert tried == [1.5, 2.0, 3.0, 5.0] and (lo.coefficient, hi.coefficient) == (3.0, 5.0)
+    lo, hi = search.narrow(evaluate, lo, hi, lambda p: p.value < 45)
+    assert lo.value < 45 <= hi.value and hi.coefficient - lo.coefficient <= 1e-8
+
+
+def test_expand_stops_at_its_limit():
+    tried: list[float] = []
+
+    def evaluate(c: float) -> P:
+        tried.append(c)
+        return P(c, c)
+
+    lo, hi = search.expand(evaluate, P(0.0, 0.0), 1.0, lambda p: p.value >= 100, limit=5.0)
+    assert tried == [1.0, 2.0, 4.0, 5.0] and hi.coefficient == 5.0 and lo.coefficient == 4.0
+    tried.clear()
+    _, hi = search.expand(evaluate, P(0.0, 0.0), 8.0, lambda p: p.value >= 100, limit=5.0)
+    assert tried == [5.0] and hi.coefficient == 5.0  # the first guess is capped too

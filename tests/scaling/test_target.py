@@ -113,3 +113,20 @@ def test_every_rule_documents_its_options():
         assert rule.summary and rule.coefficient
         for option in rule.options:
             assert option in rule.apply.__code__.co_varnames
+
+
+def test_bind_rule_is_what_scale_to_searches():
+    base = netscale.get_spec("resnet_50")
+    bound = netscale.scaling.bind_rule(base, "resnet-rs", {"regime": "long"})
+    assert bound.rule is RULES["resnet_rs"] and bound.base is base
+    assert bound.first == 1.0 and bound.what == "rule 'resnet_rs' (position)"
+    assert bound.make(1.0) == RULES["resnet_rs"].apply(base, 1.0, regime="long")
+    assert bound.name("20ms_cpu") == "resnet_50_resnet_rs_long_20ms_cpu"
+    result = scale_to(base, "resnet_rs", "8G", regime="long")
+    assert result.spec.name == bound.name("8gf")
+    width = netscale.scaling.bind_rule(base, RULES["width"], {})
+    assert width.first == 2.0 and width.name("x") == "resnet_50_width_x"
+    with pytest.raises(SpecError, match="option 'regime' is invalid for rule 'compound'"):
+        netscale.scaling.bind_rule(base, "compound", {"regime": "long"})
+    with pytest.raises(SpecError, match="regime='mid' is invalid"):
+        netscale.scaling.bind_rule(base, "resnet_rs", {"regime": "mid"})
