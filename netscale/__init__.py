@@ -6,8 +6,10 @@ from netscale.api import (
     export,
     import_weights,
     optimize_for_inference,
+    predict,
     profile,
     resolve_spec,
+    scale_to_speed,
     train,
 )
 from netscale.complexity import Complexity
@@ -32,8 +34,10 @@ __all__ = [
     "list_models",
     "model_info",
     "optimize_for_inference",
+    "predict",
     "profile",
     "resolve_spec",
+    "scale_to_speed",
     "spec_id",
     "train",
 ]

@@ -18,8 +18,10 @@ __all__ = [
     "import_weights",
     "model_card",
     "optimize_for_inference",
+    "predict",
     "profile",
     "resolve_spec",
+    "scale_to_speed",
     "train",
 ]
 from netscale.spec import NetSpec
@@ -78,10 +80,32 @@ def train(
     "npz:PATH", "folder:PATH", "cifar10", "cifar100") with `recipe` (a shipped name, a
     YAML file or a Recipe) into run directory `out`; keyword arguments are `resume`, `seed`,
     `device`, `minival`, `progress`, `budget` (a wall time, "15m" or seconds, that the
-    schedule is fitted to), or recipe fields to override. Returns a RunResult."""
+    schedule is fitted to), `pseudo` (a labels file of `predict` to train on beside the
+    labeled data), `pseudo_ratio` (its share of each batch, default 0.5) and
+    `pseudo_targets` ("soft" or "hard"), or recipe fields to override. Returns a RunResult."""
     from netscale.training.loop import train as _train
 
     return _train(model, data, recipe, out, **kwargs)
+
+
+def predict(
+    run: str | os.PathLike[str],
+    data: str,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    weights: str = "auto",
+    top_k: int = 5,
+    **kwargs: Any,
+) -> Any:
+    """Label the images of `data` ("folder:PATH", "npz:PATH", "digits", ...) with the latest
+    checkpoint of run directory `run`: softmax probabilities, top-k classes and each
+    image's reference, written to `out` (labels.npz) when given, for `train(pseudo=out)`.
+    `weights`: "auto" (the EMA when the run keeps one), "ema" or "final"; keyword
+    arguments are `batch_size`, `device`, `split` ("train", "test", "all"), `force`
+    (replace `out`) and `workers` (see netscale/training/predict.py). Returns Predictions."""
+    from netscale.training.predict import predict as _predict
+
+    return _predict(run, data, out=out, weights=weights, top_k=top_k, **kwargs)
 
 
 def profile(model: Any, **kwargs: Any) -> Any:
@@ -92,6 +116,17 @@ def profile(model: Any, **kwargs: Any) -> Any:
     from netscale.profiling.measure import profile as _profile
 
     return _profile(model, **kwargs)
+
+
+def scale_to_speed(model: Any, rule: str = "compound", **kwargs: Any) -> Any:
+    """Scale `model` (name, spec file or NetSpec) by `rule` to a latency or throughput
+    measured on a device: `target_latency_s` ("20ms", "0.02s" or seconds; the median time of
+    one inference step of `batch` images) or `target_throughput` (images/s), and `batch`,
+    `device`, `mode`, `precision`, `tolerance`, `cache`, `fresh`, `measure` and the rule's
+    options (see netscale/profiling/speed.py). Returns a SpeedScaleResult."""
+    from netscale.profiling.speed import scale_to_speed as _scale
+
+    return _scale(resolve_spec(model), rule, **kwargs)
 
 
 def optimize_for_inference(model: Any, *, channels_last: bool = True) -> Any:

@@ -113,6 +113,28 @@ def test_profile_passes_its_settings():
         api.profile(_tiny(), mode="fly", iters=1)
 
 
+def test_scale_to_speed_resolves_the_model_and_passes_its_settings(tmp_path):
+    from netscale.profiling.speed_cache import Measurement
+
+    seen = []
+
+    def fake(spec, **settings):  # latency from the analytic count: nothing is timed
+        seen.append(settings)
+        lat = 1e-3 + 2e-11 * count(spec).flops * settings["batch"]
+        return Measurement(lat, settings["batch"] / lat)
+
+    path = save(_tiny(), tmp_path / "tiny.yaml")
+    result = api.scale_to_speed(
+        path, "width", target_latency_s="1.3ms", batch=2, measure=fake, cache=False, tolerance=0.5
+    )
+    assert result.rule == "width" and result.spec.name == "tiny_api_width_1_3ms_cpu"
+    assert seen[0] == dict(
+        device="cpu", batch=2, mode="infer", precision="fp32", channels_last=True
+    )
+    with pytest.raises(ValueError, match="target_latency='fast' is invalid"):
+        api.scale_to_speed(_tiny(), target_latency_s="fast", measure=fake)
+
+
 def test_export_passes_format_and_path(tmp_path):
     out = api.export(api.create_model(_tiny()), tmp_path / "m.pt2", format="torch-export")
     assert out == tmp_path / "m.pt2" and out.is_file()

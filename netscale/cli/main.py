@@ -2,9 +2,11 @@
 
 Every command is one documented Python call: `netscale models list GLOB` is
 `netscale.list_models(GLOB)`; `netscale models show NAME` is `netscale.api.model_card(NAME)`;
-`netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to` (see netscale/cli/scale.py);
+`netscale scale NAME ...` is `netscale.scaling.scale` / `scale_to`, or
+`netscale.profiling.scale_to_speed` for a measured speed (see netscale/cli/scale.py);
 `netscale train ...` is `netscale.train(...)`; `netscale eval RUN` is
-`netscale.training.runs.evaluate_run(RUN)`; `netscale profile ...` is
+`netscale.training.runs.evaluate_run(RUN)`; `netscale predict RUN ...` is
+`netscale.predict(RUN, ...)` (see netscale/cli/predict.py); `netscale profile ...` is
 `netscale.profiling.profile`, or with --space the `runtime_correlation` study (see
 netscale/cli/profile.py); `netscale export NAME ...` is `netscale.build.export.export`;
 `netscale study ...` is `netscale.study.api` (see netscale/cli/study.py).
@@ -21,6 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from netscale.cli import export as export_command
+from netscale.cli import predict as predict_command
 from netscale.cli import profile as profile_command
 from netscale.cli import recipe as recipe_command
 from netscale.cli import scale as scale_command
@@ -59,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print the card as JSON")
     scale_command.add_parser(commands)
     train_command.add_parsers(commands)
+    predict_command.add_parser(commands)
     profile_command.add_parser(commands)
     export_command.add_parser(commands)
     study_command.add_parser(commands)
@@ -70,6 +74,7 @@ _COMMANDS = {
     "scale": scale_command.run,
     "train": train_command.run_train,
     "eval": train_command.run_eval,
+    "predict": predict_command.run,
     "profile": profile_command.run,
     "export": export_command.run,
     "study": study_command.run,

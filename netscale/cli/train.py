@@ -76,6 +76,26 @@ def add_parsers(commands: Any) -> None:
         action="store_true",
         help="write TensorBoard scalars to OUT/tensorboard (needs netscale[tensorboard])",
     )
+    pseudo = p.add_argument_group("pseudo-labels (a teacher's labels file: netscale predict)")
+    pseudo.add_argument(
+        "--pseudo",
+        default=None,
+        metavar="LABELS.npz",
+        help="train on these pseudo-labeled images beside the labeled --data (in memory)",
+    )
+    pseudo.add_argument(
+        "--pseudo-ratio",
+        type=float,
+        default=None,
+        help="share of each batch taken from the pseudo-labeled images, in (0, 1) (default "
+        "0.5); an epoch stays one pass over the labeled data",
+    )
+    pseudo.add_argument(
+        "--pseudo-targets",
+        default=None,
+        help="soft (the teacher's probabilities, default) | hard (one-hot of its argmax, "
+        "label-smoothed as the labels)",
+    )
     _add_recipe_flags(p)
     _add_eval(commands)
 
@@ -142,6 +162,9 @@ def run_train(args: argparse.Namespace) -> str | Failed:
                 tensorboard=args.tensorboard,
                 workers=args.workers,
                 budget=args.budget,
+                pseudo=args.pseudo,
+                pseudo_ratio=args.pseudo_ratio,
+                pseudo_targets=args.pseudo_targets,
                 **overrides,
             )
     except MissingExtraError as err:  # a one-line usage error, like a bad option value

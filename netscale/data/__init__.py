@@ -7,7 +7,10 @@
   RandAugment, mixup/CutMix and label smoothing on whole batches, all randomness from one
   ``torch.Generator``.
 - ``epoch_order``, ``train_batches``, ``steps_per_epoch``, ``eval_indices`` (loader.py):
-  per-epoch permutations as pure functions of (seed, epoch), rank shards, resume by step.
+  per-epoch permutations as pure functions of (seed, epoch), rank shards, resume by step;
+  ``pseudo_batches``, the order of pseudo-labeled images.
+- ``load_unlabeled``, ``read_back`` (unlabeled.py): images to label, by reference;
+  ``Predictions``, ``read_predictions``, ``PseudoSet`` (pseudo.py): the labels file.
 """
 
 from netscale.data.augment import AugmentConfig, eval_batch, train_batch

@@ -25,7 +25,8 @@ so one 62-bit seed is drawn from the generator and ``numpy.random.default_rng(se
 draws lambda. When both mixup and CutMix are on, each batch uses one of them with p=0.5.
 CutMix replaces one box of the whole batch (as timm and torchvision do) and sets lambda to
 the kept area. Targets: ``one_hot * (1 - s) + s / num_classes`` for label smoothing ``s``,
-then mixed with the same lambda; every row sums to 1.
+then mixed with the same lambda; every row sums to 1. Soft targets (pseudo-labels given as
+probabilities) skip the smoothing and are mixed alike.
 """
 
 from __future__ import annotations
@@ -111,11 +112,14 @@ def train_batch(
     generator: torch.Generator,
     channels_last: bool = True,
     sampled: bool = False,
+    soft_targets: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment uint8 (B, C, H, W) -> float32 (B, C, R, R) images and (B, classes) targets;
     with ``sampled``, the images were already cropped, flipped and RandAugmented one by one
     (the streamed path; float32 when the workers also normalized them) and only the
-    batch-level steps run."""
+    batch-level steps run. ``soft_targets`` (P, classes): the target probabilities of the
+    last P images (soft pseudo-labels), taken as they are (no label smoothing) and mixed
+    with the rest; ``labels`` then holds the first B - P images' classes."""
     if sampled and images_u8.is_floating_point():  # normalized in the workers already
         x = images_u8
     else:
@@ -125,6 +129,13 @@ def train_batch(
     if config.random_erasing > 0:
         x = random_erase(x, config.random_erasing, generator=generator)
     targets = smooth_targets(labels, num_classes, config.label_smoothing)
+    if soft_targets is not None:
+        targets = torch.cat([targets, soft_targets.to(targets.device, torch.float32)])
+    if targets.shape != (x.shape[0], num_classes):
+        raise ValueError(
+            f"{len(labels)} labels and {0 if soft_targets is None else len(soft_targets)} "
+            f"soft targets for {x.shape[0]} images of {num_classes} classes"
+        )
     x, targets = _mix(x, targets, config, generator)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)

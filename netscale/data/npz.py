@@ -33,7 +33,7 @@ import torch
 
 from netscale.data.arrays import ArrayDataset
 
-__all__ = ["load_npz"]
+__all__ = ["load_npz", "load_npz_images", "read_npz"]
 
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip
@@ -47,7 +47,7 @@ _LAYOUTS = "allowed: NHWC (N, H, W, C) or NCHW (N, C, H, W) with C 1 or 3, or NH
 
 def load_npz(path: Path) -> tuple[ArrayDataset, ArrayDataset, int, tuple[str, ...]]:
     """Read and check ``path``; returns (train, test, num_classes, class_names)."""
-    arrays = _read(path)
+    arrays = read_npz(path)
     names = _class_names(arrays.get("class_names"), path)
     images = {s: _to_nhwc(arrays[f"x_{s}"], f"x_{s}", path) for s in ("train", "test")}
     if not len(images["train"]):
@@ -67,48 +67,74 @@ def load_npz(path: Path) -> tuple[ArrayDataset, ArrayDataset, int, tuple[str, ..
     return sets[0], sets[1], num_classes, names
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of REQUIRED (and class_names) in ``path``; never unpickles."""
+def load_npz_images(path: Path, split: str) -> dict[str, torch.Tensor]:
+    """Only the images of ``path``, no labels needed (what ``netscale predict`` labels):
+    ``split`` "train" (x_train), "test" (x_test) or "all" (each of them present, at least
+    one); returns {"train": uint8 (N, C, H, W), ...}, checked as ``load_npz`` checks them."""
+    wanted = {"train": ("train",), "test": ("test",), "all": ("train", "test")}[split]
+    keys = tuple(f"x_{s}" for s in wanted)
+    expected = f"expected a numpy .npz archive (numpy.savez) with {' and/or '.join(keys)}"
+    if split == "all":
+        arrays = read_npz(path, required=(), optional=keys, expected=expected)
+        if not arrays:
+            raise ValueError(f"npz source {path}: holds neither x_train nor x_test; {expected}")
+    else:
+        arrays = read_npz(path, required=keys, optional=(), expected=expected)
+    out = {}
+    for key, x in arrays.items():
+        nhwc = _to_nhwc(x, key, path)
+        out[key[2:]] = torch.from_numpy(nhwc).permute(0, 3, 1, 2).contiguous()
+    return out
+
+
+def read_npz(
+    path: Path,
+    required: tuple[str, ...] = REQUIRED,
+    optional: tuple[str, ...] = ("class_names",),
+    expected: str = _EXPECTED,
+    what: str = "npz source",
+) -> dict[str, np.ndarray]:
+    """The arrays `required` (each must be there) and `optional` (where present) of
+    ``path``; never unpickles. Errors open with `what` and the path and end with
+    `expected`."""
     try:
         if not path.is_file():
-            raise FileNotFoundError(f"npz source: no file at {path}")
+            raise FileNotFoundError(f"{what}: no file at {path}")
         with path.open("rb") as file:
             head = file.read(4)
     except PermissionError as err:
-        raise ValueError(f"npz source {path}: cannot read the file ({err.strerror})") from None
+        raise ValueError(f"{what} {path}: cannot read the file ({err.strerror})") from None
     if not head:
-        raise ValueError(f"npz source {path}: the file is empty (0 bytes); {_EXPECTED}")
+        raise ValueError(f"{what} {path}: the file is empty (0 bytes); {expected}")
     if head not in _ZIP_MAGIC:
-        raise ValueError(f"npz source {path}: not an npz archive (no zip header); {_EXPECTED}")
+        raise ValueError(f"{what} {path}: not an npz archive (no zip header); {expected}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in REQUIRED if k not in archive.files]
+            missing = [k for k in required if k not in archive.files]
             if missing:
-                raise ValueError(f"npz source {path}: missing arrays {missing}; {_EXPECTED}")
-            keys = [*REQUIRED, *(["class_names"] if "class_names" in archive.files else [])]
-            return {k: _member(archive, k, path) for k in keys}
+                raise ValueError(f"{what} {path}: missing arrays {missing}; {expected}")
+            keys = [*required, *(k for k in optional if k in archive.files)]
+            return {k: _member(archive, k, path, expected, what) for k in keys}
     except (zipfile.BadZipFile, EOFError, OSError) as err:
-        raise ValueError(
-            f"npz source {path}: not a readable npz archive ({err}); {_EXPECTED}"
-        ) from None
+        raise ValueError(f"{what} {path}: not a readable npz archive ({err}); {expected}") from None
 
 
-def _member(archive: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+def _member(
+    archive: np.lib.npyio.NpzFile, key: str, path: Path, expected: str, what: str
+) -> np.ndarray:
     """``archive[key]`` as an array; an object (pickled) array is refused, not unpickled."""
     try:
         value = archive[key]
     except ValueError as err:
         if "allow_pickle" in str(err):
             raise ValueError(
-                f"npz source {path}: array {key!r} has dtype object (pickled Python objects), "
+                f"{what} {path}: array {key!r} has dtype object (pickled Python objects), "
                 "which netscale never unpickles; allowed: uint8 images, integer labels, "
                 "string class_names"
             ) from None
-        raise ValueError(
-            f"npz source {path}: array {key!r} is not a readable .npy ({err})"
-        ) from None
+        raise ValueError(f"{what} {path}: array {key!r} is not a readable .npy ({err})") from None
     if not isinstance(value, np.ndarray):
-        raise ValueError(f"npz source {path}: member {key!r} is not a .npy array; {_EXPECTED}")
+        raise ValueError(f"{what} {path}: member {key!r} is not a .npy array; {expected}")
     return value
 
 

@@ -12,6 +12,10 @@ the user's to fix, not a corrupt image to skip.
 
 Both readers of this layout use it: ``folder.py`` (decoded once into memory) and
 ``stream.py`` (decoded per step in worker processes).
+
+An unlabeled folder (``scan_images``, read by ``netscale predict``: :mod:`netscale.data.unlabeled`)
+is flat: the image files directly in ``PATH``, sorted by name; subdirectories are not read.
+A folder with no image files directly in it is a one-line ``ValueError``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,25 @@ def scan_folder(path: Path) -> FolderListing:
     train = _list_images(splits["train"], names, required=True)
     val = _list_images(splits["val"], names, required=False)
     return FolderListing(path, names, tuple(train), tuple(val))
+
+
+def scan_images(path: Path) -> tuple[Path, ...]:
+    """The image files directly in ``path`` (an unlabeled folder), sorted; subdirectories
+    are not read (see the module docstring)."""
+    if not readable(path, Path.is_dir):
+        raise FileNotFoundError(f"folder source: {path} is not a directory")
+    entries = _entries(path)
+    files = tuple(p for p in entries if _is_image(p))
+    if not files:
+        subdirs = [d.name for d in entries if readable(d, Path.is_dir)]
+        seen = f" (it holds only subdirectories: {', '.join(subdirs[:5])}" if subdirs else ""
+        seen += ", ...)" if len(subdirs) > 5 else (")" if subdirs else "")
+        raise ValueError(
+            f"folder source: {path} holds no image files ({' '.join(IMAGE_EXTENSIONS)}){seen}; "
+            "an unlabeled folder has its images directly in it (subdirectories are not read), "
+            f"a labeled one is {path}/train/<class>/* and {path}/val/<class>/*"
+        )
+    return files
 
 
 def check_corrupt(bad: Sequence[Path], total: int, where: str) -> None:

@@ -258,17 +258,35 @@ def loads(text: str) -> NetSpec:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, overwrite: bool = True) -> Iterator[Path]:
     """A temporary path beside `path` for the caller to write; renamed onto `path` when the
     block ends, removed if it raises. A reader (or a crash) sees the old file or the new
     one, never a partial one. The one atomic writer of the package: every file netscale
-    writes in place goes through here (or `atomic_write`)."""
+    writes in place goes through here (or `atomic_write`). With `overwrite` False the file
+    is linked into place instead, which fails (FileExistsError) when `path` exists, even if
+    it appeared while the caller wrote."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Put `tmp` at `path`, never replacing a file there (a hard link; where the filesystem
+    has none, a rename after a check)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(f"{path} already exists; it was not replaced") from None
+    except OSError:  # no hard links here (some network and FUSE filesystems)
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; it was not replaced") from None
+        os.replace(tmp, path)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

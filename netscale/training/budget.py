@@ -26,7 +26,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from netscale.data import steps_per_epoch
 from netscale.profiling.device import device_name
 from netscale.training import rundir
 from netscale.training.checkpoint import latest_checkpoint
@@ -70,7 +69,7 @@ def resume_recorded(run: Run, budget_s: float | None, resume: bool) -> None:
         raise ValueError(_mismatch(out, recorded, budget_s, record))
     if record is None:
         return
-    own = run.recipe.steps or run.recipe.epochs * _per_epoch(run)
+    own = run.recipe.steps or run.recipe.epochs * run.steps_per_epoch()
     if own != record["recipe_steps"]:
         raise ValueError(
             f"cannot resume {str(out)!r}: its budget was fitted to a recipe of "
@@ -115,14 +114,9 @@ def convert(run: Run, budget_s: float, started: float) -> None:
         rundir.write_json(run.out / BUDGET_FILE, record)
 
 
-def _per_epoch(run: Run) -> int:
-    world = run.ranks.world
-    return steps_per_epoch(len(run.data.train), run.recipe.batch_size // world, world)
-
-
 def _record(run: Run, budget_s: float, m: Measurement) -> dict[str, Any]:
     """budget.json: the steps the budget holds and what they were computed from."""
-    per_epoch = _per_epoch(run)
+    per_epoch = run.steps_per_epoch()
     epoch_s = m.eval_s + m.save_s
     steps = steps_within(budget_s - m.overhead_s, m.step_s, epoch_s, per_epoch)
     if steps < 1:
@@ -154,7 +148,7 @@ def _record(run: Run, budget_s: float, m: Measurement) -> dict[str, Any]:
 
 def _apply(run: Run, record: dict[str, Any], *, resumed: bool) -> None:
     """Fit the run's recipe and progressive stages to the recorded steps."""
-    run.recipe = fit_to_steps(run.recipe, record["steps"], _per_epoch(run))
+    run.recipe = fit_to_steps(run.recipe, record["steps"], run.steps_per_epoch())
     run.stages = progressive_stages(run.recipe, run.spec.resolution, run.spec.head.dropout_rate)
     run.budget = record
     how = (

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from netscale.complexity import count
-from netscale.data import AugmentConfig, steps_per_epoch, train_batch
+from netscale.data import AugmentConfig, train_batch
 from netscale.data.scan import check_corrupt
 from netscale.data.steps import Batch, train_steps
 from netscale.profiling.device import raise_peak
@@ -60,6 +60,13 @@ def augment_config(recipe: Recipe, stage: Stage) -> AugmentConfig:
     )
 
 
+def pseudo_batching(run: Run) -> dict[str, Any]:
+    """`train_steps`'s pseudo-label arguments for `run` (none without pseudo-labels)."""
+    if run.pseudo is None:
+        return {}
+    return {"pseudo": run.pseudo.data, "pseudo_per_rank": run.pseudo.per_rank}
+
+
 def _set_dropout(model: nn.Module, rate: float | None) -> None:
     if rate is None:
         return
@@ -72,8 +79,9 @@ def step_inputs(
     run: Run, batch: Batch, stage: Stage, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch on the run's device, augmented for `stage` with `generator`: the model's
-    input and soft targets."""
+    input and soft targets (soft pseudo-labels among them as they come)."""
     r, data = run.recipe, run.data
+    soft = None if batch.soft is None else to_device(batch.soft, run.device)
     return train_batch(
         to_device(batch.images, run.device),  # uint8 (or worker-normalized float)
         to_device(batch.labels, run.device),
@@ -85,6 +93,7 @@ def step_inputs(
         generator=generator,
         channels_last=r.channels_last,
         sampled=batch.sampled,
+        soft_targets=soft,
     )
 
 
@@ -156,7 +165,7 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
     stage = stage_at(run.stages, run.epoch)
     _set_dropout(run.model, stage.dropout_rate)
     per_rank = r.batch_size // world
-    per_epoch = steps_per_epoch(len(data.train), per_rank, world)
+    per_epoch = run.steps_per_epoch()  # a pass over the labeled set
     n_steps = epoch_steps(r, per_epoch, run.epoch)  # fewer in the last epoch of `steps`
     sync_every = 1 if run.device.type == "cpu" else SYNC_EVERY_CUDA
     run.model.train()
@@ -177,12 +186,13 @@ def train_epoch(run: Run, train_model: nn.Module, hooks: Hooks) -> EpochResult |
         world=world,
         workers=run.workers,
         pin_memory=run.device.type == "cuda",
+        **pseudo_batching(run),
     )
     waited, ready = 0.0, time.perf_counter()
     for i, batch in enumerate(itertools.islice(batches, n_steps)):
         waited += time.perf_counter() - ready
         skipped.extend(batch.skipped)
-        images += len(batch.labels)
+        images += len(batch.images)
         loss = _train_step(run, train_model, batch, i, per_epoch, stage)
         ready = time.perf_counter()
         if loss is None:

@@ -52,7 +52,8 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
-def _logits(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+def model_logits(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    """`model`'s float32 logits (B, classes) of `x`, under autocast to `dtype` (None: fp32)."""
     with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
         return model(x).float()  # (B, classes)
 
@@ -174,12 +175,12 @@ def score_batch(
 ) -> None:
     """Add (correct, summed loss, correct with flip TTA, correct with 6-view TTA) of one
     batch to `sums` (SUMS values)."""
-    logits = _logits(model, x, dtype)
+    logits = model_logits(model, x, dtype)
     sums[0] += (logits.argmax(-1) == y).sum()
     sums[1] += F.cross_entropy(logits, y, reduction="sum")
     if not flip:
         return
-    both = (logits + _logits(model, _mirror(x, channels_last), dtype)) / 2
+    both = (logits + model_logits(model, _mirror(x, channels_last), dtype)) / 2
     sums[2] += (both.argmax(-1) == y).sum()
     if not translate:
         return
@@ -190,8 +191,8 @@ def score_batch(
         view = padded[:, :, at : at + size, at : at + size]
         if channels_last:
             view = view.contiguous(memory_format=torch.channels_last)
-        mirrored = _logits(model, _mirror(view, channels_last), dtype)
-        tta = tta + (_logits(model, view, dtype) + mirrored) / 8
+        mirrored = model_logits(model, _mirror(view, channels_last), dtype)
+        tta = tta + (model_logits(model, view, dtype) + mirrored) / 8
     sums[3] += (tta.argmax(-1) == y).sum()
 
 

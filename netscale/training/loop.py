@@ -22,7 +22,6 @@ import torch
 from torch import nn
 
 from netscale.complexity import count
-from netscale.data import steps_per_epoch
 from netscale.profiling.device import resolve_device
 from netscale.training import budget as time_budget
 from netscale.training import distributed as dist
@@ -32,6 +31,7 @@ from netscale.training.epoch import epoch_metrics, train_epoch
 from netscale.training.model_recipe import FitRequest
 from netscale.training.precision import PrecisionChoice
 from netscale.training.progress import Hooks, Progress
+from netscale.training.pseudo import pseudo_options
 from netscale.training.recipe import Recipe, load_recipe, recipe_sources
 from netscale.training.run import Run
 from netscale.training.tensorboard_log import TensorBoardLog, require_tensorboard
@@ -83,6 +83,9 @@ def train(
     tensorboard: bool = False,
     workers: int | None = None,
     budget: str | float | None = None,
+    pseudo: str | os.PathLike[str] | None = None,
+    pseudo_ratio: float | None = None,
+    pseudo_targets: str | None = None,
     **overrides: Any,
 ) -> RunResult:
     """Train `model` (a registered name, spec file, NetSpec or netscale Net) on `data` (a
@@ -94,8 +97,13 @@ def train(
     `tensorboard` also writes scalars to OUT/tensorboard. `workers`: decoding processes of
     a streamed source (`folder:PATH`, `stream_datasets`; default one per CPU, at most 8;
     the results do not depend on it). `budget`: train to this wall time ("15m", "1h30m",
-    or seconds): converted once into steps that the schedule is fitted to (budget.py)."""
+    or seconds): converted once into steps that the schedule is fitted to (budget.py).
+    `pseudo`: a labels file of `netscale predict` whose images train beside the labeled
+    ones, `pseudo_ratio` (default 0.5, in (0, 1)) of each batch, with `pseudo_targets`
+    "soft" (the teacher's probabilities, the default) or "hard" (its argmax, label-smoothed
+    as the labels); an epoch stays one pass over the labeled set (pseudo.py)."""
     started = time.perf_counter()
+    pseudo_request = pseudo_options(pseudo, pseudo_ratio, pseudo_targets)
     budget_s = None if budget is None else parse_duration(budget)
     rec = load_recipe(recipe, **overrides)
     fit = None  # a Recipe object is taken as it is; a named recipe is fitted to the model
@@ -116,6 +124,7 @@ def train(
         ranks=ranks,
         workers=workers,
         fit=fit,
+        pseudo=pseudo_request,
     )
     choice = _open(run, resume, budget_s, started)
     train_model = dist.wrap(run.model, dev, ranks.world, sync_bn=rec.sync_bn)
@@ -179,12 +188,11 @@ def _start_info(run: Run, choice: PrecisionChoice) -> dict[str, Any]:
         "precision_reason": f"{choice.requested}: {choice.reason}",
         "epochs": r.epochs,
         "start_epoch": run.epoch,
-        "steps_per_epoch": steps_per_epoch(
-            n_train, r.batch_size // run.ranks.world, run.ranks.world
-        ),
+        "steps_per_epoch": run.steps_per_epoch(),
         "batch_size": r.batch_size,
         "out": None if run.out is None else str(run.out),
         "notes": list(run.notes),
+        "pseudo": None if run.pseudo is None else dict(run.pseudo.info),
     }
 
 

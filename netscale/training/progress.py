@@ -77,9 +77,11 @@ def format_start(info: dict[str, Any]) -> str:
     resolution, a restarted directory), then one line describing the run."""
     resumed = f", resuming after epoch {info['start_epoch']}" if info.get("start_epoch") else ""
     notes = "".join(f"note: {n}\n" for n in info.get("notes", ()))
+    p = info.get("pseudo")
+    pseudo = f" + {p['images']} pseudo-labeled ({p['targets']}, ratio {p['ratio']})" if p else ""
     return notes + (
         f"train {info['model']}: {_si(info['params'])} params, {_si(info['flops'])} MACs/image "
-        f"at {info['resolution']} px | {info['data']}: {info['train_images']} train, "
+        f"at {info['resolution']} px | {info['data']}: {info['train_images']} train{pseudo}, "
         f"{info['test_images']} test | {info['device']} x{info['world_size']}, "
         f"{info['precision']} ({info['precision_reason']}) | {info['epochs']} epochs x "
         f"{info['steps_per_epoch']} steps of {info['batch_size']} images{resumed}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from netscale.training.lookahead import Lookahead
 from netscale.training.model_recipe import FitRequest, spec_and_recipe
 from netscale.training.optim import NORM_LAYERS, build_optimizer
 from netscale.training.precision import PrecisionChoice, choose_precision
+from netscale.training.pseudo import Pseudo, PseudoOptions, load_pseudo
 from netscale.training.recipe import Recipe, recipe_to_dict
 from netscale.training.schedule import Stage, check_steps, progressive_stages
 from netscale.training.setup import check_fits, fingerprint, place_data, whitening_images
@@ -64,6 +65,7 @@ class Run:
     workers: int = 0  # decoding processes of a streamed source (results do not depend on it)
     budget: dict[str, Any] | None = None  # a time budget's conversion to steps (budget.py)
     lookahead: Lookahead | None = None  # the slow weights within an epoch (lookahead.py)
+    pseudo: Pseudo | None = None  # pseudo-labeled images beside the labeled (pseudo.py)
 
     @classmethod
     def create(
@@ -79,10 +81,12 @@ class Run:
         ranks: Ranks,
         workers: int | None = None,
         fit: FitRequest | None = None,
+        pseudo: PseudoOptions | None = None,
     ) -> Run:
-        """Load the data, fit the spec to it, check it fits the device, and build the model
-        (same initial weights on every rank; the recipe's BatchNorm momentum), its EMA copy
-        and optimizer on `device`. Every check runs before the run directory exists."""
+        """Load the data (and the pseudo-labeled images), fit the spec to it, check it fits
+        the device, and build the model (same initial weights on every rank; the recipe's
+        BatchNorm momentum), its EMA copy and optimizer on `device`. Every check runs
+        before the run directory exists."""
         splits = data
         if not isinstance(data, DataSplits | StreamSplits):
             splits = load_data(data, minival=minival, seed=seed)
@@ -92,7 +96,9 @@ class Run:
             )
         spec, recipe, notes = spec_and_recipe(model, splits, recipe, fit)
         per_rank = recipe.batch_size // ranks.world
-        check_steps(recipe, steps_per_epoch(len(splits.train), per_rank, ranks.world))
+        extra = load_pseudo(pseudo, splits, per_rank) if pseudo is not None else None
+        labeled = per_rank - (extra.per_rank if extra is not None else 0)
+        check_steps(recipe, steps_per_epoch(len(splits.train), labeled, ranks.world))
         check_fits(spec, recipe, device, ranks.world)
         torch.manual_seed(seed)  # identical initial weights on every rank
         net = build(spec)
@@ -104,10 +110,19 @@ class Run:
         if recipe.channels_last:
             net = net.to(memory_format=torch.channels_last)
         set_bn_momentum(net, recipe.bn_momentum)  # before the EMA copy: both carry it
+        placed = place_data(splits, device)
+        info = _data_info(data, splits, minival, seed)
+        if extra is not None:
+            info["pseudo"] = extra.info
+            if (
+                isinstance(placed, DataSplits)
+                and placed.train.images.device != extra.data.images.device
+            ):
+                extra = replace(extra, data=extra.data.to(placed.train.images.device))
         return cls(
             spec=spec,
             recipe=recipe,
-            data=place_data(splits, device),
+            data=placed,
             model=net,
             ema=copy.deepcopy(net).eval().requires_grad_(False) if recipe.ema_decay else None,
             optimizer=build_optimizer(net, recipe),
@@ -116,10 +131,18 @@ class Run:
             out=out,
             stages=progressive_stages(recipe, spec.resolution, spec.head.dropout_rate),
             ranks=ranks,
-            data_info=_data_info(data, splits, minival, seed),
+            data_info=info,
             notes=notes,
             workers=_workers(workers, splits),
+            pseudo=extra,
         )
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in an epoch: one pass over the labeled training set, which fills
+        each rank's batch less its pseudo-labeled images."""
+        per_rank = self.recipe.batch_size // self.ranks.world
+        labeled = per_rank - (self.pseudo.per_rank if self.pseudo is not None else 0)
+        return steps_per_epoch(len(self.data.train), labeled, self.ranks.world)
 
     def open(self, resume: bool) -> PrecisionChoice:
         """Make the run directory ready (the main rank), restore the checkpoint when
@@ -263,4 +286,8 @@ def _data_info(
         "test_images": len(splits.test),
         "skipped_images": splits.skipped,
         "fingerprint": fingerprint(splits),
+        # what inputs are normalized with and the classes: predict.py reads them back
+        "mean": list(splits.mean),
+        "std": list(splits.std),
+        "class_names": list(splits.class_names),
     }

@@ -26,6 +26,7 @@ from typing import Any
 from netscale.spec import NetSpec, SpecError, load, save, to_dict
 from netscale.spec.io import atomic_write, differences, json_text
 from netscale.training.checkpoint import clean_partial, latest_checkpoint
+from netscale.training.pseudo import RESUME_KEYS, describe
 from netscale.training.recipe import Recipe, RecipeError, recipe_from_dict, recipe_to_dict
 
 # What a run writes before its first checkpoint: a directory holding only these is a run
@@ -118,10 +119,11 @@ def check_same_run(out: Path, *, spec: NetSpec, recipe: Recipe, data_info: dict[
         saved_data = _read_json(out / "data.json")
     except (SpecError, RecipeError, FileNotFoundError) as err:
         raise ValueError(f"cannot resume {str(out)!r}: {err}") from None
+    _check_same_pseudo(out, saved_data.get("pseudo"), data_info.get("pseudo"))
     checks = (
         ("spec", saved_spec, to_dict(spec), "spec.yaml"),
         ("recipe", saved_recipe, recipe_to_dict(recipe), "recipe.json"),
-        ("data", saved_data, data_info, "data.json"),
+        ("data", _less_pseudo(saved_data), _less_pseudo(data_info), "data.json"),
     )
     for what, saved, current, file in checks:
         diff = differences(saved, current, only_common=what == "data")
@@ -133,6 +135,26 @@ def check_same_run(out: Path, *, spec: NetSpec, recipe: Recipe, data_info: dict[
                 f"{what} is in {file}: resume with the same model, data, seed and recipe, "
                 "or choose another --out"
             )
+
+
+def _check_same_pseudo(out: Path, saved: Any, current: Any) -> None:
+    """A run trained with pseudo-labels resumes with the same labels file (by its sha256),
+    ratio and target kind; one trained without them resumes without them."""
+
+    def key(info: Any) -> tuple[Any, ...] | None:
+        return tuple(info.get(k) for k in RESUME_KEYS) if info else None
+
+    if key(saved) != key(current):
+        raise ValueError(
+            f"cannot resume {str(out)!r} with {describe(current)}: the run trained with "
+            f"{describe(saved)} (data.json); resume with the same --pseudo file, "
+            "--pseudo-ratio and --pseudo-targets, or choose another --out"
+        )
+
+
+def _less_pseudo(info: dict[str, Any]) -> dict[str, Any]:
+    """data.json less its pseudo record (checked on its own: the file may have moved)."""
+    return {k: v for k, v in info.items() if k != "pseudo"}
 
 
 def _read_json(path: Path) -> Any:

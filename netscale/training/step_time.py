@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from netscale.data import steps_per_epoch
 from netscale.data.steps import Batch, eval_steps, train_steps
 from netscale.training.checkpoint import save_checkpoint
-from netscale.training.epoch import augment_config, step_inputs
+from netscale.training.epoch import augment_config, pseudo_batching, step_inputs
 from netscale.training.evaluate import SUMS, eval_inputs, score_batch, to_device
 from netscale.training.optim import build_optimizer
 from netscale.training.precision import autocast_dtype
@@ -99,6 +98,7 @@ def _batches(run: Run, stage: Stage, per_rank: int) -> Generator[Batch, None, No
             world=run.ranks.world,
             workers=run.workers,
             pin_memory=run.device.type == "cuda",
+            **pseudo_batching(run),
         )
 
 
@@ -112,7 +112,7 @@ def _step_seconds(
     """Mean seconds of a training step at `stage`: after WARMUP_STEPS untimed steps, at
     least MIN_TIMED_STEPS and on until MIN_TIMED_S have passed (at most MAX_TIMED_STEPS)."""
     per_rank = run.recipe.batch_size // run.ranks.world
-    per_epoch = steps_per_epoch(len(run.data.train), per_rank, run.ranks.world)
+    per_epoch = run.steps_per_epoch()
     lr = learning_rate(run.recipe, 0, per_epoch)
     generator = torch.Generator().manual_seed(run.seed)
     batches = _batches(run, stage, per_rank)

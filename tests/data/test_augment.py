@@ -235,3 +235,20 @@ def test_randaugment_op_sets_differ():
     x_timm, _ = _run(timm, seed=0)
     assert not torch.equal(x_tf, x_timm)
     assert torch.equal(_run(noisy, seed=0)[0], _run(noisy, seed=0)[0])
+
+
+def test_soft_targets_are_taken_as_they_are_and_mixed_like_the_rest():
+    images, labels = _batch()
+    soft = torch.softmax(torch.randn(4, 5, generator=torch.Generator().manual_seed(1)), 1)
+    g = torch.Generator().manual_seed(0)
+    kw = dict(resolution=12, mean=MEAN, std=STD, num_classes=5, generator=g)
+    x, t = train_batch(images, labels[:12], config=AugmentConfig(label_smoothing=0.2),
+                       soft_targets=soft, **kw)  # fmt: skip
+    assert x.shape[0] == t.shape[0] == 16
+    smoothed = torch.nn.functional.one_hot(labels[:12], 5).float() * 0.8 + 0.04
+    assert torch.allclose(t[:12], smoothed) and torch.equal(t[12:], soft)  # not smoothed
+    _, mixed = train_batch(images, labels[:12], config=AugmentConfig(mixup_alpha=1.0),
+                           soft_targets=soft, **kw)  # fmt: skip
+    assert torch.allclose(mixed.sum(1), torch.ones(16)) and not torch.equal(mixed[12:], soft)
+    with pytest.raises(ValueError, match="11 labels and 4 soft targets for 16 images"):
+        train_batch(images, labels[:11], config=AugmentConfig(), soft_targets=soft, **kw)

@@ -50,3 +50,27 @@ def test_loader_errors():
         next(train_batches(10, 2, seed=0, epoch=0, rank=2, world_size=2))
     with pytest.raises(ValueError, match="start_step"):
         next(train_batches(10, 2, seed=0, epoch=0, start_step=6))
+
+
+def test_pseudo_batches_are_pure_and_cycle_through_every_image():
+    from itertools import islice
+
+    from netscale.data.loader import pseudo_batches
+
+    def take(steps, **kw):
+        return list(islice(pseudo_batches(10, 4, seed=3, epoch=1, **kw), steps))
+
+    a = take(5)
+    assert all(torch.equal(x, y) for x, y in zip(a, take(5), strict=True))
+    flat = torch.cat(a).tolist()  # 20 positions: two cycles of 10, each a permutation
+    assert sorted(flat[:10]) == sorted(flat[10:]) == list(range(10))
+    assert flat[:10] != flat[10:]  # each cycle draws its own order
+    other = torch.cat(list(islice(pseudo_batches(10, 4, seed=3, epoch=2), 5))).tolist()
+    assert other != flat  # another epoch, another order
+    assert flat[:10] != epoch_order(10, seed=3, epoch=1).tolist()  # not the labeled order
+    ranks = [take(5, rank=r, world_size=2) for r in (0, 1)]
+    single = list(islice(pseudo_batches(10, 8, seed=3, epoch=1), 5))
+    for step in range(5):  # the ranks' slices make up the single process's batch
+        assert torch.equal(single[step], torch.cat([ranks[0][step], ranks[1][step]]))
+    with pytest.raises(ValueError, match="at least one"):
+        next(pseudo_batches(0, 4, seed=0, epoch=0))

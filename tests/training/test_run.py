@@ -78,6 +78,9 @@ def test_create_records_the_data():
         "test_images": 32,
         "skipped_images": 0,
         "fingerprint": fingerprint(splits),
+        "mean": [0.5],  # the statistics inputs are normalized with (predict reads them)
+        "std": [0.25],
+        "class_names": [],
     }
     assert run.data is splits  # on the CPU the data stays where it is
 
