@@ -247,4 +247,10 @@ def _missed(result: Any) -> str:
         metric = "latency_s" if result.metric == "latency" else "images_per_s"
         lo, hi = (_speed_text(result, getattr(p.measurement, metric)) for p in result.bracket)
         line += f"; the two adjacent specs measured {lo} and {hi}, one rounding step apart"
+    if abs(result.searched / result.achieved - 1.0) > result.tolerance:
+        line += (
+            f"; the same spec measured {_speed_text(result, result.searched)} during the "
+            "search, so this device's speed itself varied by more than the tolerance (a busy "
+            "or shared machine: measure on a quiet one)"
+        )
     return line + "; try another rule, a larger --tolerance, or --fresh; nothing saved"

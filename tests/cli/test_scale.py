@@ -209,6 +209,30 @@ def test_a_miss_beyond_the_tolerance_exits_1_and_saves_nothing(capsys, fake_meas
     assert code == 1 and json.loads(out)["scaling"]["within_tolerance"] is False
 
 
+def test_a_device_that_changes_speed_between_measurements_is_named(
+    capsys, monkeypatch, tmp_path
+):
+    """The re-measurement of the chosen spec is 1.5x its first measurement: the error says
+    the device's speed itself varied, not only that the target was missed."""
+    from netscale.profiling import speed
+    from netscale.profiling.speed_cache import Measurement
+
+    monkeypatch.setenv("NETSCALE_CACHE", str(tmp_path / "cache"))
+    seen = set()
+
+    def drifting(spec, *, device, batch, mode, precision, channels_last):
+        sid = netscale.spec_id(spec)
+        lat = _fake_latency(spec, batch) * (1.5 if sid in seen else 1.0)
+        seen.add(sid)
+        return Measurement(lat, batch / lat)
+
+    monkeypatch.setattr(speed, "measure_speed", drifting)
+    code, _, err = run(capsys, "resnet_18", "--rule", "width", "--target-latency", "100ms")
+    assert code == 1 and err.count("\n") == 1
+    assert "misses the target 100 ms by +" in err
+    assert "during the search, so this device's speed itself varied" in err
+
+
 def test_a_corrupt_speed_cache_is_one_warning_line(capsys, fake_measure, tmp_path):
     cache = tmp_path / "cache" / "speed.json"
     cache.parent.mkdir()
