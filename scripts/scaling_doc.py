@@ -291,13 +291,20 @@ Measured on this project's 2-core AMD EPYC (avx512_bf16; fp32, batch 1, 2 thread
 channels_last) on 2026-12-02, each command run with `--fresh` (nothing from the cache); what
 the first lines of its output say:
 
-| command | chosen spec | search measured | re-measured | miss |
-|---|---|---|---|---|
-| `netscale scale efficientnet_b0 --rule compound --target-latency 20ms --batch 1 --device cpu` | phi 0 (the base, 0.386 GMACs, 224 px) | 18.5 ms | 20.5 ms | +2.4% (within) |
-| the same, an earlier run | phi 0 | 20.2 ms | 17.2 ms | -14.1% (exit 1) |
-| `netscale scale efficientnet_b0 --rule compound --target-latency 40ms --batch 1 --device cpu` | phi 2.102 (1.848 GMACs, 4.79x, 304 px) | 42.4 ms | 36.5 ms | -8.9% (within) |
-| `netscale scale resnet_rs_50 --rule resnet_rs --regime long --target-latency 20ms --batch 1 --device cpu` | none: "target latency 20 ms is below what rule 'resnet_rs' (position) reaches from resnet_rs_50 ...: 36.2 ms (position=0, the base) ... 1.32 s (position=6.293, 66x its multiply-adds)" | | | exit 2 |
-| `netscale scale resnet_rs_50 --rule resnet_rs --regime long --target-latency 60ms --batch 1 --device cpu` | position 0.8966 (4.054 GMACs, 1.78x, 176 px) | 57.6 ms | 71 ms | +18.3% (exit 1) |
+- `netscale scale efficientnet_b0 --rule compound --target-latency 20ms --batch 1
+  --device cpu`: phi 0 (the base: 0.386 GMACs, 224 px); the search measured 18.5 ms, the
+  re-measurement 20.5 ms, +2.4% (within). An earlier run of the same command: 20.2 ms in
+  the search, 17.2 ms re-measured, -14.1% (exit 1).
+- `netscale scale efficientnet_b0 --rule compound --target-latency 40ms --batch 1
+  --device cpu`: phi 2.102 (1.848 GMACs, 4.79x, 304 px); 42.4 ms in the search, 36.5 ms
+  re-measured, -8.9% (within).
+- `netscale scale resnet_rs_50 --rule resnet_rs --regime long --target-latency 20ms
+  --batch 1 --device cpu`: exit 2, "target latency 20 ms is below what rule 'resnet_rs'
+  (position) reaches from resnet_rs_50 ...: 36.2 ms (position=0, the base) ... 1.32 s
+  (position=6.293, 66x its multiply-adds)".
+- `netscale scale resnet_rs_50 --rule resnet_rs --regime long --target-latency 60ms
+  --batch 1 --device cpu`: position 0.8966 (4.054 GMACs, 1.78x, 176 px); 57.6 ms in the
+  search, 71 ms re-measured, +18.3% (exit 1).
 
 Each search took 5-30 s (6-10 specs measured). What limits the re-measurement is the
 machine, not the bisection: on this shared 2-core VM the same spec measures differently

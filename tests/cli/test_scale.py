@@ -209,9 +209,7 @@ def test_a_miss_beyond_the_tolerance_exits_1_and_saves_nothing(capsys, fake_meas
     assert code == 1 and json.loads(out)["scaling"]["within_tolerance"] is False
 
 
-def test_a_device_that_changes_speed_between_measurements_is_named(
-    capsys, monkeypatch, tmp_path
-):
+def test_a_device_that_changes_speed_between_measurements_is_named(capsys, monkeypatch, tmp_path):
     """The re-measurement of the chosen spec is 1.5x its first measurement: the error says
     the device's speed itself varied, not only that the target was missed."""
     from netscale.profiling import speed
