@@ -91,8 +91,14 @@ def run_seed(args: argparse.Namespace, seed: int, files: tuple[Path, Path, Path]
     runs = {
         "teacher": teacher,
         "labeled-only": train(args.spec, labeled, seed, 2 * e, root / "labeled_only", batch),
-        "student": train(args.spec, labeled, seed, e, root / "student",
-                         [*batch, *pseudo, "--pseudo-targets", "soft"]),  # fmt: skip
+        "student": train(
+            args.spec,
+            labeled,
+            seed,
+            e,
+            root / "student",
+            [*batch, *pseudo, "--pseudo-targets", "soft"],
+        ),
     }
     if args.hard:
         runs["student (hard)"] = train(args.spec, labeled, seed, e, root / "student_hard",
@@ -125,9 +131,8 @@ def table(rows: list[dict]) -> str:
     walls = {n: statistics.mean(r[n][2] for r in rows) for n in names}
     where = {f"{r[n][3]}, {r[n][4]}" for r in rows for n in names}
     out.append("")
-    out.append("Mean wall time per run (min): "
-               + ", ".join(f"{n} {w:.1f}" for n, w in walls.items())  # fmt: skip
-               + f"; measured on: {'; '.join(sorted(where))}.")
+    times = ", ".join(f"{n} {w:.1f}" for n, w in walls.items())
+    out.append(f"Mean wall time per run (min): {times}; measured on: {'; '.join(sorted(where))}.")
     return "\n".join(out)
 
 
