@@ -3,16 +3,19 @@ with it (and the rest of the fast CIFAR recipe's fields) that resumes exactly.""
 
 import pytest
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 import netscale
 from netscale.spec import HeadSpec, NetSpec, StageSpec, StemSpec
-from netscale.training.checkpoint import latest_checkpoint
 from netscale.training.lookahead import Lookahead, lookahead_rho, start_step
 from netscale.training.recipe import Recipe
 
-from .conftest import without_timing
+from .conftest import (
+    assert_same_weights,
+    checkpoint_weights,
+    stop_after_first_epoch,
+    without_timing,
+)
 
 
 def test_sync_moves_the_slow_weights_and_resets_the_model_to_them():
@@ -81,10 +84,6 @@ FAST = dict(
 )
 
 
-class _Stop(Exception):
-    pass
-
-
 def test_a_fast_cifar_style_run_resumes_exactly(tmp_path):
     """Stopped after its first epoch and resumed, a run with lookahead, a norm group with
     its own lr, frozen norm weights, a linear schedule and 6-view TTA ends with the metrics
@@ -95,19 +94,11 @@ def test_a_fast_cifar_style_run_resumes_exactly(tmp_path):
     assert line["test_top1_tta"] == ref.top1_tta and line["ema_top1_tta"] is None
     assert all(m["test_top1_tta"] is None for m in ref.metrics[:-1])  # the last epoch only
 
-    def stop_after_first(metrics):
-        if metrics["epoch"] == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        netscale.train(
-            _plain_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **FAST
-        )
+    stop_after_first_epoch(_plain_spec(), tmp_path / "r", **FAST)
     resumed = netscale.train(_plain_spec(), "digits", "quick", tmp_path / "r", resume=True, **FAST)
     assert without_timing(resumed.metrics) == without_timing(ref.metrics)
-    a, b = (load_file(latest_checkpoint(tmp_path / d / "checkpoints") / "model.safetensors")
-            for d in ("ref", "r"))  # fmt: skip
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_weights(tmp_path / "ref", tmp_path / "r")
+    a = checkpoint_weights(tmp_path / "ref")
     norm_weights = [k for k in a if k.endswith("weight") and a[k].ndim == 1]  # every BN's
     assert len(norm_weights) == 7  # the stem's, two per block, one per shortcut
     assert all(torch.equal(a[k], torch.ones_like(a[k])) for k in norm_weights)
@@ -139,7 +130,7 @@ def test_a_whitening_stem_is_set_from_the_data_and_stays_frozen(tmp_path, airben
     res = netscale.train(airbench94, "digits", "fast_cifar", tmp_path / "w", epochs=2,
                          batch_size=128, precision="fp32")  # fmt: skip
     assert res.status == "completed" and res.top1 > 30  # chance: 10%
-    weights = load_file(latest_checkpoint(tmp_path / "w" / "checkpoints") / "model.safetensors")
+    weights = checkpoint_weights(tmp_path / "w")
     spec = netscale.spec.load(tmp_path / "w" / "spec.yaml")
     assert spec.stem.width == 8 and spec.resolution == 9  # 2 * 1 * 2 * 2 channels
     fresh = build(spec)

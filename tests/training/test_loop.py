@@ -10,7 +10,6 @@ import time
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import netscale
 from netscale.spec import load
@@ -19,7 +18,7 @@ from netscale.training.checkpoint import latest_checkpoint
 from netscale.training.precision import choose_precision
 from netscale.training.runs import evaluate_run
 
-from .conftest import tiny_spec, without_timing
+from .conftest import assert_same_weights, stop_after_first_epoch, tiny_spec, without_timing
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -131,24 +130,13 @@ def test_exact_resume_after_sigkill(tmp_path, tiny_path):
     assert without_timing(_metrics(out)) == reference
 
 
-class _Stop(Exception):
-    pass
-
-
 def test_resume_in_process_keeps_recorded_precision(tmp_path, monkeypatch):
     """A run stopped after its first epoch and resumed ends as an uninterrupted one, in the
     precision it recorded, without measuring again."""
     kw = dict(epochs=2, precision="auto")
     reference = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "ref", **kw)
 
-    def stop_after_first(metrics):
-        if metrics["epoch"] == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        netscale.train(
-            tiny_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **kw
-        )
+    stop_after_first_epoch(tiny_spec(), tmp_path / "r", **kw)
     assert _lines(tmp_path / "r") == 1
 
     def must_not_measure(*args, **kwargs):
@@ -180,20 +168,11 @@ def test_resume_in_process_with_tf_rmsprop_and_ema_warmup(tmp_path):
     reference = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "ref", **kw)
     assert reference.status == "completed" and reference.ema_top1 is not None
 
-    def stop_after_first(metrics):
-        if metrics["epoch"] == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        netscale.train(
-            tiny_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **kw
-        )
+    stop_after_first_epoch(tiny_spec(), tmp_path / "r", **kw)
     resumed = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "r", resume=True, **kw)
     assert without_timing(resumed.metrics) == without_timing(reference.metrics)
+    assert_same_weights(tmp_path / "ref", tmp_path / "r", ("model.safetensors", "ema.safetensors"))
     a, b = (latest_checkpoint(tmp_path / d / "checkpoints") for d in ("ref", "r"))
-    for name in ("model.safetensors", "ema.safetensors"):
-        wa, wb = load_file(a / name), load_file(b / name)
-        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
     sa, sb = (torch.load(c / "state.pt", weights_only=True)["optimizer"] for c in (a, b))
     assert sa["param_groups"] == sb["param_groups"]
     for key, st in sa["state"].items():

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 
 import netscale
 from netscale.data import load_data
@@ -17,9 +16,8 @@ from netscale.data.augment import normalize
 from netscale.data.loader import pseudo_batches, train_batches
 from netscale.data.pseudo import Predictions
 from netscale.training import epoch
-from netscale.training.checkpoint import latest_checkpoint
 
-from .conftest import tiny_spec, without_timing
+from .conftest import assert_same_weights, stop_after_first_epoch, tiny_spec, without_timing
 
 # no crop, flip or mixup: a batch's images are its stored images, normalized
 PLAIN = dict(batch_size=32, precision="fp32", label_smoothing=0.1, crop_padding=0, flip=False)
@@ -83,10 +81,6 @@ def test_targets_reach_the_loss_as_specified(tmp_path, monkeypatch, targets):
     )  # fmt: skip
 
 
-class _Stop(Exception):
-    pass
-
-
 def test_pseudo_batches_are_deterministic_and_resume_is_exact(tmp_path):
     """Two runs agree; a run stopped after its first epoch and resumed ends bit-identical
     to an uninterrupted one (metrics, weights, EMA) with mixup and augmentation on."""
@@ -100,20 +94,10 @@ def test_pseudo_batches_are_deterministic_and_resume_is_exact(tmp_path):
     assert without_timing(again.metrics) == without_timing(reference.metrics)
     assert reference.steps == 2 * (1438 // 24)  # an epoch is a pass over the labeled set
 
-    def stop_after_first(metrics):
-        if metrics["epoch"] == 1:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        netscale.train(
-            tiny_spec(), "digits", "quick", tmp_path / "r", progress=stop_after_first, **kw
-        )
+    stop_after_first_epoch(tiny_spec(), tmp_path / "r", **kw)
     resumed = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "r", resume=True, **kw)
     assert without_timing(resumed.metrics) == without_timing(reference.metrics)
-    a, b = (latest_checkpoint(tmp_path / d / "checkpoints") for d in ("ref", "r"))
-    for name in ("model.safetensors", "ema.safetensors"):
-        wa, wb = load_file(a / name), load_file(b / name)
-        assert all(torch.equal(wa[k], wb[k]) for k in wa), name
+    assert_same_weights(tmp_path / "ref", tmp_path / "r", ("model.safetensors", "ema.safetensors"))
     soft = netscale.train(tiny_spec(), "digits", "quick", tmp_path / "s", **{**kw, "epochs": 1})
     hard = netscale.train(
         tiny_spec(), "digits", "quick", tmp_path / "h", **{**kw, "epochs": 1},

@@ -12,12 +12,9 @@ import torch.nn.functional as F
 from netscale.build import build
 from netscale.data import eval_batch, load_data
 from netscale.spec import load
-from netscale.training.distributed import Ranks
-from netscale.training.recipe import Recipe
-from netscale.training.run import Run
 from netscale.training.runs import evaluate_run
 
-from .conftest import tiny_spec
+from .conftest import saved_run
 
 
 def _npz(path, n_train=48, n_test=24, seed=0) -> str:
@@ -35,30 +32,8 @@ def _npz(path, n_train=48, n_test=24, seed=0) -> str:
 def _run_dir(tmp_path, *, save=True, ema_decay=0.5, **recipe) -> tuple:
     """A run directory with one checkpoint of random weights (EMA weights differ)."""
     source = _npz(tmp_path / "data.npz")
-    fields = dict(epochs=1, batch_size=16, precision="fp32", ema_decay=ema_decay)
     out = tmp_path / "run"
-    run = Run.create(
-        tiny_spec(),
-        source,
-        Recipe(**{**fields, **recipe}),
-        out,
-        seed=0,
-        device=torch.device("cpu"),
-        minival=0.0,
-        ranks=Ranks(),
-    )
-    run.open(resume=False)
-    with torch.no_grad():
-        for m in run.model.modules():  # BN statistics away from (0, 1): eval mode matters
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-        if run.ema is not None:
-            for p in run.ema.parameters():
-                p.add_(0.5 * torch.randn_like(p))
-    run.epoch = 1
-    if save:
-        run.save()
+    run = saved_run(out, source, batch_size=16, ema_decay=ema_decay, save=save, **recipe)
     return out, run, source
 
 
