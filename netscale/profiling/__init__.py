@@ -8,6 +8,7 @@ from netscale.profiling.measure import MODES, PRECISIONS, ProfileResult, profile
 from netscale.profiling.speed import (
     SpeedPoint,
     SpeedScaleResult,
+    cached_speed,
     measure_speed,
     parse_latency,
     scale_to_speed,
@@ -22,6 +23,7 @@ __all__ = [
     "SpeedCacheWarning",
     "SpeedPoint",
     "SpeedScaleResult",
+    "cached_speed",
     "measure_speed",
     "parse_latency",
     "profile",

@@ -313,7 +313,7 @@ class _Search:
 
     def __init__(
         self,
-        bound: BoundRule,
+        bound: BoundRule | None,  # None: only sample() is used (cached_speed)
         measure: MeasureFn,
         cache: SpeedCache,
         settings: dict[str, Any],
@@ -361,6 +361,8 @@ class _Search:
         return value, False
 
     def __call__(self, coefficient: float) -> SpeedPoint:
+        if self.bound is None:
+            raise TypeError("a search without a rule measures given specs only (sample)")
         spec = self.bound.make(coefficient)
         sid = spec_id(spec)
         point = self.points.get(sid)
@@ -382,6 +384,31 @@ def _as_measurement(value: Any) -> Measurement:
         f"measure returned {type(value).__name__}; allowed: a Measurement, or an object with "
         "latency_ms and images_per_s (a ProfileResult)"
     )
+
+
+def cached_speed(
+    spec: NetSpec,
+    *,
+    batch: int = 1,
+    device: str = "cpu",
+    mode: str = "infer",
+    precision: str = "fp32",
+    channels_last: bool = True,
+    measure: MeasureFn | None = None,
+    cache: bool | str | Path = True,
+    fresh: bool = False,
+) -> Measurement:
+    """`spec`'s speed as `scale_to_speed` measures a spec with these settings: the cache's
+    first sample when it holds one (the one a search of the same settings reads), else
+    measured now and cached. Arguments as `scale_to_speed`'s."""
+    _check_settings(batch, mode, precision, 0.0, MAX_FLOPS_RATIO)
+    dev = resolve_device(device)
+    path = cache_file() if cache is True else (Path(cache) if cache else None)
+    settings = {"device": str(dev), "batch": batch, "mode": mode, "precision": precision,
+                "channels_last": channels_last}  # fmt: skip
+    search = _Search(None, measure or measure_speed, SpeedCache(path, fresh=fresh), settings,
+                     machine_fingerprint(dev))  # fmt: skip
+    return search.sample(spec, spec_id(spec), 0)[0]
 
 
 def scale_to_speed(

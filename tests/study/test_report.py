@@ -70,7 +70,7 @@ CASES = {
         scaling_trials,
         3,
         "depth scaling beats width at 4x FLOPs in this regime",
-        ("Scaling curves", "Pareto front", "Rules at matched FLOPs"),
+        ("Scaling curves", "Pareto front", "Rules matched on FLOPs"),
     ),
     "compound_search": (
         compound_trials,

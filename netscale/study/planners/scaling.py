@@ -5,6 +5,12 @@ width x depth x resolution grid (ResNet-RS sec. 7), optionally at several epoch 
 Config section `scaling`: `base` (a model or spec file), `small_images`, `resolution`;
 `rules` at `multipliers` of the base's FLOPs, matched within `tolerance` by bisection, or a
 `grid` {width, depth, resolution}; `epochs` (a list of budgets) and `seeds` per point.
+`match: speed` matches the rules on measured speed instead of FLOPs (ResNet-RS sec. 4:
+FLOPs do not predict speed): each rule's model is the one `scale_to_speed` finds at
+`multipliers` x the base's measured latency (or 1 / multiplier x its throughput) with the
+`speed` settings {metric: latency | throughput, batch, device, mode, precision,
+channels_last, tolerance}; measured when the study is planned, on the planning machine, and
+recorded in each trial's meta (target, achieved, miss).
 Report: error against multiply-adds and against measured time per image with power-law
 fits, the rules at matched FLOPs, and the Pareto front. Recommendation: per budget, the
 best two rules at the largest shared multiplier, compared by a bootstrap interval.
@@ -12,6 +18,7 @@ best two rules at the largest shared multiplier, compared by a bootstrap interva
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -43,7 +50,8 @@ class Scaling(Planner):
     defaults: ClassVar[dict[str, Any]] = {
         "base": None, "resolution": None, "small_images": False,
         "rules": ["compound", "depth", "width", "resolution"], "multipliers": [2.0],
-        "grid": None, "epochs": None, "seeds": 1, "tolerance": 0.05,
+        "grid": None, "epochs": None, "seeds": 1, "tolerance": 0.05, "match": "flops",
+        "speed": None,
     }  # fmt: skip
     images = ("scaling_flops", "scaling_time", *PARETO_IMAGES)
 
@@ -57,10 +65,24 @@ class Scaling(Planner):
             raise StudyConfigError(
                 f"scaling.epochs={budgets!r} is invalid: a list of integers >= 1"
             )
-        points = _grid_points(base, sec["grid"]) if sec["grid"] else _rule_points(base, sec)
+        if sec["match"] not in MATCHES:
+            raise StudyConfigError(
+                f"scaling.match={sec['match']!r} is invalid; allowed: {', '.join(MATCHES)}"
+            )
+        if sec["match"] == "speed" and sec["grid"]:
+            raise StudyConfigError(
+                "scaling.match='speed' matches rules, not grid points: remove scaling.grid"
+            )
+        if sec["grid"]:
+            points = _grid_points(base, sec["grid"])
+        elif sec["match"] == "speed":
+            points = _speed_points(base, sec)
+        else:
+            points = _rule_points(base, sec)
         base_flops = count(base).flops
         seeds = positive_int(sec["seeds"], "scaling.seeds")
-        multipliers = [count(spec).flops / base_flops for _, spec, _ in points]
+        multipliers = [meta.get("multiplier", count(spec).flops / base_flops)
+                       for _, spec, meta in points]  # fmt: skip
         trials = []
         for epochs in budgets:
             for (group, spec, meta), multiplier in zip(points, multipliers, strict=True):
@@ -110,6 +132,69 @@ def _rule_points(base: NetSpec, sec: dict[str, Any]) -> list[tuple[str, NetSpec,
     return points
 
 
+MATCHES = ("flops", "speed")
+SPEED_DEFAULTS: dict[str, Any] = {
+    "metric": "latency", "batch": 1, "device": "cpu", "mode": "infer", "precision": "fp32",
+    "channels_last": True, "tolerance": 0.1,
+}  # fmt: skip
+
+
+def _speed_settings(value: Any) -> dict[str, Any]:
+    """The section's `speed` mapping with its defaults; unknown keys and values named."""
+    value = {} if value is None else value
+    if not isinstance(value, dict):
+        raise StudyConfigError(
+            f"scaling.speed={value!r} is invalid: a mapping with keys {', '.join(SPEED_DEFAULTS)}"
+        )
+    unknown = sorted(set(value) - set(SPEED_DEFAULTS))
+    if unknown:
+        raise StudyConfigError(
+            f"scaling.speed.{unknown[0]} is unknown; allowed: {', '.join(SPEED_DEFAULTS)}"
+        )
+    settings = {**SPEED_DEFAULTS, **value}
+    if settings["metric"] not in ("latency", "throughput"):
+        raise StudyConfigError(
+            f"scaling.speed.metric={settings['metric']!r} is invalid; allowed: latency, throughput"
+        )
+    return settings
+
+
+def _speed_points(base: NetSpec, sec: dict[str, Any]) -> list[tuple[str, NetSpec, dict]]:
+    """The base, then each rule at each multiple of the base's measured latency (or the
+    base's throughput divided by it), found by scale_to_speed on this machine."""
+    from netscale.profiling.device import device_name, resolve_device  # torch: planning only
+    from netscale.profiling.speed import cached_speed, scale_to_speed
+
+    s = _speed_settings(sec["speed"])
+    metric, tolerance = s.pop("metric"), s.pop("tolerance")
+    try:
+        where = device_name(resolve_device(s["device"]))
+        measured = cached_speed(base, **s)
+    except ValueError as err:
+        raise StudyConfigError(f"scaling.speed: {err}") from None
+    base_value = measured.latency_s if metric == "latency" else measured.images_per_s
+    info = {"metric": metric, **s, "device_name": where, "base": base_value}
+    points = [("base", base, {"info": {"rule": "base", "match": "speed", "speed": info},
+                              "multiplier": 1.0})]  # fmt: skip
+    for rule in sec["rules"]:
+        for mult in sec["multipliers"]:
+            key = "target_latency_s" if metric == "latency" else "target_throughput"
+            target = base_value * float(mult) if metric == "latency" else base_value / float(mult)
+            try:
+                r = scale_to_speed(base, rule, **{key: target}, tolerance=tolerance, **s)
+            except (ValueError, SpecError) as err:
+                raise StudyConfigError(
+                    f"scaling: rule {rule!r} at {mult}x the base's measured {metric}: {err}"
+                ) from None
+            ratio = r.achieved / base_value if metric == "latency" else base_value / r.achieved
+            speed = {**info, "target": r.target, "achieved": r.achieved, "miss": r.miss,
+                     "within_tolerance": r.within_tolerance}  # fmt: skip
+            design = {"coefficient": r.coefficient, "speed_ratio": round(ratio, 4)}
+            meta = {"rule": rule, "match": "speed", "speed": speed}
+            points.append((rule, r.spec, {"design": design, "info": meta, "multiplier": ratio}))
+    return points
+
+
 def _grid_points(base: NetSpec, grid: Any) -> list[tuple[str, NetSpec, dict]]:
     """ResNet-RS's study: every (width, depth, resolution) combination of the grid."""
     if not isinstance(grid, dict) or not set(grid) <= {"width", "depth", "resolution"}:
@@ -135,6 +220,15 @@ def budget_of(t: Trial) -> int:
     return int(t.meta.get("epochs_budget", t.epochs))
 
 
+def _matched_on(done: Sequence[Trial]) -> str:
+    """What the rules' multipliers are of: "FLOPs", or the measured speed they matched."""
+    for t in done:
+        if t.meta.get("match") == "speed":
+            s = t.meta["speed"]
+            return f"the measured {s['metric']} ({s['device_name']}, batch {s['batch']})"
+    return "FLOPs"
+
+
 def _multiplier(t: Trial) -> float | None:
     value = t.design.get("multiplier", t.meta.get("multiplier"))
     return float(value) if value else None
@@ -155,7 +249,8 @@ def _rule_sentence(done: Sequence[Trial], regime: str) -> str | None:
     groups = by_level[max(shared)]
     a, b = sorted(groups, key=lambda g: float(error_of(groups[g]).mean()))[:2]
     cmp = compare_groups(groups[a] + groups[b], a, b, seed=0)
-    text = comparison_sentence(cmp, " scaling", f" at {max(shared):.2g}x FLOPs {regime}")
+    what = _matched_on(done)
+    text = comparison_sentence(cmp, " scaling", f" at {max(shared):.2g}x {what} {regime}")
     if len(groups) > 2:  # the best two of several rules
         text = f"Of {len(groups)} rules, {text[0].lower()}{text[1:]}"
     return text
@@ -235,8 +330,10 @@ def _scaling_section(done: list[Trial]) -> Section:
         sec.body.append(html_table(head, rows))
     matched = _matched_rows(done)
     if matched:
-        sec.body.append("<p>Rules at matched FLOPs (measured multipliers within 15% grouped):</p>")
-        head = ["epochs", "FLOPs", "rule", "n", "mean error", "std"]
+        what = _matched_on(done)
+        sec.body.append(f"<p>Rules matched on {html.escape(what)} (multipliers within 15% "
+                        "grouped):</p>")  # fmt: skip
+        head = ["epochs", "multiplier", "rule", "n", "mean error", "std"]
         sec.body.append(html_table(head, matched))
     sec.body.append(
         "<p>Fits: error = a x^b, least squares in log-log space. Time per image is "

@@ -97,5 +97,5 @@ def test_sections_and_budgets():
     sections = planner.sections(trials, completed(trials), n_resamples=50, seed=0)
     assert [s.title for s in sections] == ["Scaling curves", "Pareto front"]
     assert sorted(n for s in sections for n, _ in s.images) == sorted(planner.images)
-    assert "Rules at matched FLOPs" in "".join(sections[0].body)
+    assert "Rules matched on FLOPs" in "".join(sections[0].body)
     assert budget_of(trials[0]) == 2 and budget_of(trial_record(epochs=7)) == 7
