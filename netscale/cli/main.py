@@ -9,7 +9,9 @@ Every command is one documented Python call: `netscale models list GLOB` is
 `netscale.predict(RUN, ...)` (see netscale/cli/predict.py); `netscale profile ...` is
 `netscale.profiling.profile`, or with --space the `runtime_correlation` study (see
 netscale/cli/profile.py); `netscale export NAME ...` is `netscale.build.export.export`;
-`netscale study ...` is `netscale.study.api` (see netscale/cli/study.py).
+`netscale study ...` is `netscale.study.api` (see netscale/cli/study.py); `netscale search
+...` is `study run` of a `training_aware` study, EfficientNetV2's search (see
+netscale/cli/search.py).
 Errors print one line to stderr and exit with code 2; a command whose work ran but did
 not succeed (a diverged training run, a study with failed trials) exits with code 1.
 """
@@ -27,6 +29,7 @@ from netscale.cli import predict as predict_command
 from netscale.cli import profile as profile_command
 from netscale.cli import recipe as recipe_command
 from netscale.cli import scale as scale_command
+from netscale.cli import search as search_command
 from netscale.cli import study as study_command
 from netscale.cli import train as train_command
 from netscale.cli.format import EXIT_FAILED, Failed, format_card, format_model_list
@@ -66,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     profile_command.add_parser(commands)
     export_command.add_parser(commands)
     study_command.add_parser(commands)
+    search_command.add_parser(commands)
     recipe_command.add_parser(commands)
     return parser
 
@@ -78,6 +82,7 @@ _COMMANDS = {
     "profile": profile_command.run,
     "export": export_command.run,
     "study": study_command.run,
+    "search": search_command.run,
     "recipe": recipe_command.run,
 }
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from netscale.cli.format import Failed, table
 from netscale.spec.io import json_text
 from netscale.study import api
-from netscale.study.config import list_examples
+from netscale.study.config import StudyConfig, list_examples
 from netscale.study.runner import WorkerError
 
 
@@ -37,17 +39,7 @@ def add_parser(commands: Any) -> None:
     plan.add_argument("--example", default=None, help=examples)
     plan.add_argument("--json", action="store_true", help="the full plans as JSON")
     run = sub.add_parser("run", help="create or resume a study and run its trials")
-    run.add_argument("config", nargs="?", default=None, help="study config YAML")
-    run.add_argument("--example", default=None, help=examples)
-    run.add_argument("--out", required=True, help="study directory (created, or resumed)")
-    run.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
-    run.add_argument("--backend", choices=api.RUN_BACKENDS, default="local")
-    run.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
-    run.add_argument(
-        "--threads", type=int, default=None, help="torch threads per trial (default cores/workers)"
-    )
-    run.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: best)")
-    run.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    add_run_arguments(run, examples)
     run.add_argument("--no-report", action="store_true", help="skip writing report.html")
     for name, text in (
         ("status", "trial counts per status and group"),
@@ -58,6 +50,23 @@ def add_parser(commands: Any) -> None:
     exp = sub.add_parser("export", help="one JSON object (or CSV row) per trial on stdout")
     exp.add_argument("dir", help="study directory")
     exp.add_argument("--format", choices=api.EXPORT_FORMATS, default="jsonl")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, examples: str) -> None:
+    """The arguments of running a study, shared by `study run` and `search`: a config file
+    or --example (`examples` is its help), --out, --workers, --backend, --address,
+    --threads, --device, --retry-failed."""
+    parser.add_argument("config", nargs="?", default=None, help="study config YAML")
+    parser.add_argument("--example", default=None, help=examples)
+    parser.add_argument("--out", required=True, help="study directory (created, or resumed)")
+    parser.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
+    parser.add_argument("--backend", choices=api.RUN_BACKENDS, default="local")
+    parser.add_argument("--address", default=None, help="Ray cluster address (--backend ray)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per trial (default cores/workers)"
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: best)")
+    parser.add_argument("--retry-failed", action="store_true", help="run failed trials again")
 
 
 def run(args: argparse.Namespace) -> str | Failed:
@@ -78,6 +87,19 @@ def run(args: argparse.Namespace) -> str | Failed:
 
 def _run_study(args: argparse.Namespace) -> str | Failed:
     config = api.resolve_config(args.config, args.example)
+    return run_config(config, args, report=not args.no_report)
+
+
+def run_config(
+    config: StudyConfig,
+    args: argparse.Namespace,
+    *,
+    report: bool,
+    extra: Callable[[Path], list[str]] | None = None,
+) -> str | Failed:
+    """`api.run_study(config, args.out, ...)` with the flags of `add_run_arguments`, then
+    the summary, the lines `extra(out)` returns, a line when trials did not finish and the
+    report's path; Failed (exit 1) when a trial failed or a worker process crashed."""
     try:
         with _Monitor(config.name) as monitor:
             result = api.run_study(
@@ -90,11 +112,11 @@ def _run_study(args: argparse.Namespace) -> str | Failed:
                 device=args.device,
                 retry_failed=args.retry_failed,
                 monitor=monitor,
-                report=not args.no_report,
+                report=report,
             )
     except WorkerError as err:
         return Failed(api.summary(args.out), str(err))
-    lines = [api.summary(args.out)]
+    lines = [api.summary(args.out), *(extra(Path(args.out)) if extra else [])]
     left = result["counts"]["pending"] + result["counts"]["running"]
     if left:
         lines.append(f"{left} trials did not finish; run the same command again to resume")
@@ -123,7 +145,7 @@ def format_plan(info: dict[str, Any]) -> str:
     common = {k: v for k, v in changes[0].items() if all(c.get(k, _NONE) == v for c in changes)}
     data = f", data {info['data']}" if info["data"] else ""
     head = f"study {info['name']!r} ({info['planner']}{data}): {info['planned']} trials planned"
-    kind = "recipe, beyond Recipe's defaults" if trials[0]["kind"] == "train" else "settings"
+    kind = "settings" if trials[0]["kind"] == "profile" else "recipe, beyond Recipe's defaults"
     lines = [f"{head}; nothing was run or created",
              f"every trial's {kind}: {_fields(common) or '(none)'}"]  # fmt: skip
     steps = any("changes" in t["meta"] for t in trials)

@@ -48,9 +48,9 @@ def plan_study(config: StudyConfig) -> list[TrialPlan]:
 
 
 def recipe_changes(trial: TrialPlan | Trial) -> dict[str, Any]:
-    """A training trial's recipe fields whose values differ from `Recipe`'s defaults; a
-    profile trial's settings (they have no defaults)."""
-    if trial.kind != "train":
+    """A training (or search) trial's recipe fields whose values differ from `Recipe`'s
+    defaults; a profile trial's settings (they have no defaults)."""
+    if trial.kind == "profile":
         return dict(trial.recipe)
     from netscale.training.recipe import Recipe, recipe_to_dict
 
@@ -245,11 +245,18 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_report(study_dir: str | Path) -> Path:
-    """(Re)write study_dir/report.html and its PNGs from the ledger; any time, mid-study too."""
+    """(Re)write study_dir/report.html and its PNGs from the ledger, and the files the
+    study's planner writes beside it (a training-aware search's best.yaml), each
+    atomically; any time, mid-study too."""
+    from netscale.spec.io import atomic_write
+    from netscale.study.planners import report_files
     from netscale.study.report import write_report as _write
 
     study, trials = study_trials(study_dir)
-    return _write(Path(study_dir), study, trials)
+    path = _write(Path(study_dir), study, trials)
+    for name, text in report_files(study, trials).items():
+        atomic_write(Path(study_dir) / name, text)
+    return path
 
 
 def summary(study_dir: str | Path) -> str:

@@ -3,6 +3,7 @@
     name: anynet-digits            # free text, for the report
     planner: design_space          # design_space | scaling | compound_search | ablation
                                    #   | runtime_correlation (measures; trains nothing)
+                                   #   | training_aware (EfficientNetV2's search)
     data: digits                   # as `netscale train --data` (unused when measuring)
     recipe: quick                  # a shipped recipe name or a recipe YAML path
     recipe_overrides: {lr: 0.2}    # any recipe field
@@ -98,10 +99,22 @@ def load_config(path: str | Path) -> StudyConfig:
     return parse_config(data, source=str(path))
 
 
-def list_examples() -> list[str]:
-    """Names of the example configs shipped with netscale."""
+def list_examples(planner: str | None = None) -> list[str]:
+    """Names of the example configs shipped with netscale (those of `planner` only, when
+    given)."""
     root = resources.files("netscale.study") / "examples"
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    names = sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    if planner is None:
+        return names
+    return [n for n in names if _planner_of(_example_data(n)) == planner]
+
+
+def _example_data(name: str) -> Any:
+    return yaml_load((resources.files("netscale.study") / "examples" / f"{name}.yaml").read_text())
+
+
+def _planner_of(data: Any) -> Any:
+    return data.get("planner") if isinstance(data, dict) else None
 
 
 def example_config(name: str) -> StudyConfig:
@@ -110,5 +123,4 @@ def example_config(name: str) -> StudyConfig:
         raise StudyConfigError(
             f"example={name!r} is unknown; allowed: {', '.join(list_examples())}"
         )
-    text = (resources.files("netscale.study") / "examples" / f"{name}.yaml").read_text()
-    return parse_config(yaml_load(text), source=f"example {name}")
+    return parse_config(_example_data(name), source=f"example {name}")

@@ -20,8 +20,8 @@ from netscale.study.statistics import AnalysisError, bootstrap_mean_difference
 # Groups that are not scaling rules or candidates: the unscaled base and a grid sweep.
 REFERENCE_GROUPS = ("base", "grid")
 # The number a completed trial of each kind (records.TRIAL_KINDS) is ranked by, lower is
-# better: top-1 error in percent (train), milliseconds per batch (profile).
-RESULT_KEYS = {"train": "error", "profile": "runtime_ms"}
+# better: top-1 error in percent (train, search), milliseconds per batch (profile).
+RESULT_KEYS = {"train": "error", "profile": "runtime_ms", "search": "error"}
 
 
 def result(trial: Trial) -> float | None:

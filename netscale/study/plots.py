@@ -234,10 +234,14 @@ def plot_scaling(
 
 
 def plot_pareto(
-    groups: Mapping[str, tuple[np.ndarray, np.ndarray]], front: tuple[np.ndarray, np.ndarray]
+    groups: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    front: tuple[np.ndarray, np.ndarray],
+    *,
+    xlabel: str = "multiply-adds",
+    title: str = "error vs FLOPs",
 ) -> Figure:
-    """Error versus FLOPs of every completed model by group, with the Pareto front (models
-    no other model beats on both)."""
+    """Error versus a cost (FLOPs by default; `xlabel` names it, on a log axis) of every
+    completed model by group, with the Pareto front (models no other model beats on both)."""
     groups = {g: v for g, v in groups.items() if len(v[0])}
     if not groups:
         return message_figure("Pareto front: no completed trials yet")
@@ -255,14 +259,17 @@ def plot_pareto(
         label="Pareto front",
     )
     _log_x(ax)
-    ax.set(xlabel="multiply-adds", ylabel="top-1 error (%)", title="error vs FLOPs")
+    ax.set(xlabel=xlabel, ylabel="top-1 error (%)", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     return fig
 
 
-def plot_random_search(curves: Mapping[str, RandomSearchCurve]) -> Figure:
-    """Expected best error of m random models per group (log m), with its 95% interval."""
+def plot_random_search(
+    curves: Mapping[str, RandomSearchCurve], *, ylabel: str = "expected best error (%)"
+) -> Figure:
+    """Expected best error (or the value `ylabel` names) of m random models per group
+    (log m), with its 95% interval."""
     if not curves:
         return message_figure("random search: no completed trials yet")
     fig, (ax,) = new_figure()
@@ -272,7 +279,7 @@ def plot_random_search(curves: Mapping[str, RandomSearchCurve]) -> Figure:
     _log_x(ax, base=2)
     ax.set(
         xlabel="models trained (m)",
-        ylabel="expected best error (%)",
+        ylabel=ylabel,
         title="random-search efficiency",
     )
     ax.grid(alpha=0.3, which="both")

@@ -8,7 +8,9 @@ trains into a temporary directory and only its metrics come back). Killing the d
 abandoned leases that the next `study run` (either backend) takes over.
 
 A profile trial is submitted the same way; its task measures the model instead of training
-it (`runner.execute_trial`), and its precision is the one its settings name.
+it (`runner.execute_trial`), and its precision is the one its settings name. A search
+trial's task trains it, then times its training steps in the same Ray worker, so the step
+time S comes from the node that trained it (the same `execute_trial`).
 
 A trial's precision is fixed before its training task is submitted: at the first claim the
 driver asks a small task with the training task's resources (so it lands on the same kind

@@ -4,9 +4,11 @@ hands it back: the plan with its status, precision and results). Data only; no t
 numpy. Validation lives with the code that reads a config (`netscale.study.config`) and
 with each planner (`netscale.study.planners`).
 
-A trial is of one of `TRIAL_KINDS`: "train" (train the spec with the recipe, the default)
-or "profile" (measure the spec's runtime with `netscale.profiling.profile`; its `recipe`
-then holds profile()'s settings and `epochs` is 0)."""
+A trial is of one of `TRIAL_KINDS`: "train" (train the spec with the recipe, the default),
+"profile" (measure the spec's runtime with `netscale.profiling.profile`; its `recipe`
+then holds profile()'s settings and `epochs` is 0) or "search" (train exactly as "train",
+then time training steps of the trained spec with profile() on the same device; its
+`meta["step_time"]` holds those settings: the training-aware search of EfficientNetV2)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-TRIAL_KINDS = ("train", "profile")  # what a runner does with a trial (see the docstring)
+TRIAL_KINDS = ("train", "profile", "search")  # what a runner does with a trial (docstring)
+TRAINED_KINDS = ("train", "search")  # the kinds that train their spec with their recipe
 
 
 class StudyConfigError(ValueError):
@@ -51,7 +54,8 @@ class TrialPlan:
     """One planned trial: a spec (plain dict) trained with a recipe (plain dict of fields)
     for `epochs` from `seed` (fitted to `budget_s` seconds of wall time when set: the
     schedule of `epochs` is fitted to the steps the budget holds on the device that
-    first trains it), or for `kind` "profile" measured with the settings in `recipe`;
+    first trains it), or for `kind` "profile" measured with the settings in `recipe`
+    (kind "search": trained, then its training steps timed with `meta["step_time"]`);
     `group`, `design` and `meta` are for the analysis."""
 
     group: str
@@ -77,7 +81,9 @@ class Trial:
     diverged; `error` the failure message (None unless failed); `precision` what it trains
     (or is measured) in, fixed at its first claim (None before); `metrics` the final result
     (None until it ends; a training trial's `metrics["error"]` is top-1 error in percent, a
-    profile trial's `metrics["runtime_ms"]` the median time of one batch); `history` one
+    profile trial's `metrics["runtime_ms"]` the median time of one batch; a search trial's
+    metrics are a training trial's plus `step_ms`, the median time of one training step,
+    and where it was measured); `history` one
     metrics mapping per finished epoch (none for a profile trial)."""
 
     trial_id: int

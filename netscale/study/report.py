@@ -77,7 +77,8 @@ def summary_rows(study: Mapping[str, Any], trials: Sequence[Trial]) -> list[Summ
 
 # Per trial kind: the summary's two result columns and the unit of their numbers.
 _RESULT_COLUMNS = {"train": ("best err", "median err", "%"),
-                   "profile": ("fastest", "median time", " ms")}  # fmt: skip
+                   "profile": ("fastest", "median time", " ms"),
+                   "search": ("best err", "median err", "%")}  # fmt: skip
 
 
 def _kind(trials: Sequence[Trial]) -> str:

@@ -7,7 +7,7 @@ section is drawn."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,25 +46,40 @@ def html_table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 PARETO_IMAGES = ("pareto",)  # the PNG `pareto_section` writes
 
 
-def pareto_section(groups: dict[str, list[Trial]]) -> Section:
-    """Error versus multiply-adds of every completed model by group, with the models no
-    other model beats on both (a plot and a table)."""
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What a Pareto front trades error against: a value per trial, its name and format."""
+
+    of: Callable[[Sequence[Trial]], np.ndarray]  # trials -> one cost each
+    name: str  # the axis label and the table's column
+    text: Callable[[float], str]  # one cost as the table writes it
+    title: str  # the plot's title
+
+
+FLOPS_COST = Cost(flops_of, "multiply-adds", lambda v: f"{v / 1e6:.2f}M", "error vs FLOPs")
+
+
+def pareto_section(
+    groups: dict[str, list[Trial]], cost: Cost = FLOPS_COST, title: str = "Pareto front"
+) -> Section:
+    """Error versus `cost` (multiply-adds by default) of every completed model by group,
+    with the models no other model beats on both (a plot and a table)."""
     from netscale.study import plots
 
     done = [t for ts in groups.values() for t in ts]
-    points = {g: (flops_of(ts), error_of(ts)) for g, ts in groups.items()}
+    points = {g: (cost.of(ts), error_of(ts)) for g, ts in groups.items()}
     front: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
     rows = []
     if done:
-        flops, errors = flops_of(done), error_of(done)
-        idx = pareto_front(flops, errors)
-        front = (flops[idx], errors[idx])
+        costs, errors = cost.of(done), error_of(done)
+        idx = pareto_front(costs, errors)
+        front = (costs[idx], errors[idx])
         rows = [
-            [done[i].group, done[i].trial_id, f"{flops[i] / 1e6:.2f}M", f"{errors[i]:.2f}%"]
-            for i in idx
+            [done[i].group, done[i].trial_id, cost.text(costs[i]), f"{errors[i]:.2f}%"] for i in idx
         ]
-    sec = Section("Pareto front")
-    sec.images.append(("pareto", plots.figure_png(plots.plot_pareto(points, front))))
+    sec = Section(title)
+    fig = plots.plot_pareto(points, front, xlabel=cost.name, title=cost.title)
+    sec.images.append(("pareto", plots.figure_png(fig)))
     if rows:
-        sec.body.append(html_table(["group", "trial", "multiply-adds", "error"], rows))
+        sec.body.append(html_table(["group", "trial", cost.name, "error"], rows))
     return sec

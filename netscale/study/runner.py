@@ -18,7 +18,9 @@ every attempt trains in the stored precision, passed to `train` as a recipe over
 
 Kinds: a "train" trial is trained (above); a "profile" trial is measured once with
 `netscale.profiling.profile` and the settings its `recipe` holds, in the precision they
-name (profile_trial.py: no data, no run directory, no epochs).
+name (profile_trial.py: no data, no run directory, no epochs); a "search" trial is trained
+as a "train" trial, then its training steps are timed in the same process, on the same
+device and threads (profile_trial.time_steps: EfficientNetV2's step time S).
 
 Ray: the driver claims trials under its own lease and submits each as a Ray task on
 `ray.init(address=...)` (a local instance without an address); the task trains in the Ray
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netscale.study.profile_trial import measure_trial
+from netscale.study.profile_trial import measure_trial, time_steps
 from netscale.study.records import Trial
 from netscale.study.store import Store, lease_owner
 
@@ -150,13 +152,16 @@ def execute_trial(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train one trial into `out` (resuming from its checkpoint if it has one) in the
-    trial's stored `precision` (the recipe's own when None), or measure a profile trial,
-    and return {"status", "metrics", "history", "error"} for `Store.finish`. Any exception
-    is a failed trial."""
+    trial's stored `precision` (the recipe's own when None), then time a search trial's
+    training steps; or measure a profile trial. Returns {"status", "metrics", "history",
+    "error"} for `Store.finish`. Any exception is a failed trial."""
     try:
         if trial.kind == "profile":
             return measure_trial(trial, device=options.device, threads=options.threads)
-        return _train_trial(trial, out, options, on_epoch)
+        outcome = _train_trial(trial, out, options, on_epoch)
+        if trial.kind == "search":
+            return time_steps(trial, outcome, device=options.device, threads=options.threads)
+        return outcome
     except Exception as err:
         return failure(err)
 

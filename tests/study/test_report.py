@@ -22,6 +22,7 @@ from .trials import (
     design_space_trials,
     runtime_trials,
     scaling_trials,
+    search_trials,
     study_record,
 )
 
@@ -89,6 +90,18 @@ CASES = {
         1,
         "Runtime follows acts most closely: Pearson r=",
         ("Runtime versus complexity", "Runtime model", "Measurements"),
+    ),
+    "training_aware": (
+        search_trials,
+        3,
+        "Best by reward: trial ",
+        (
+            "Reward ranking",
+            "Error versus training step time",
+            "Random-search efficiency",
+            "Trends with bootstrap bands",
+            "Chosen model",
+        ),
     ),
 }
 

@@ -182,3 +182,22 @@ def study_record(planner: str, trials) -> dict:
         "created": "2025-01-01T00:00:00",
         "planned": len(trials),
     }
+
+
+def search_trials(n: int = 6) -> list[Trial]:
+    """Search trials as the training_aware planner plans them (digits, 8 px) and the runner
+    completes them: top-1 grows with params, the step time with multiply-adds."""
+    from netscale.study.planners import DataShape, plan
+
+    from .conftest import search_config
+
+    plans = plan(search_config(section={"samples": n}), DataShape(num_classes=10, in_width=1))
+    trials = []
+    for i, p in enumerate(plans):
+        top1 = 80.0 + 4 * math.log10(p.params / 1e3)
+        metrics = {"top1": top1, "error": 100 - top1, "step_ms": 1 + p.flops / 1e5,
+                   "step_p95_ms": 2 + p.flops / 1e5, "step_batch": 16, "step_precision": "fp32",
+                   "device": "cpu", "device_name": "test cpu", "threads": 1}  # fmt: skip
+        trials.append(trial_record(trial_id=i, **dataclasses.asdict(p), precision="fp32",
+                                   metrics=metrics))  # fmt: skip
+    return trials

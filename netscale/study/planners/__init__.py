@@ -10,6 +10,8 @@ compound_search  EfficientNet sec. 3.3 step 1: phi=1 under alpha*beta^2*gamma^2 
 ablation         the ResNet-RS additive ladder (Table 1), each step on top of the last
 runtime_correlation  RegNet sec. 5 (Fig. 12): measured runtime of n sampled models against
                  their flops, activations and params (profile trials: no training, no data)
+training_aware   EfficientNetV2 sec. 3.3: random candidates of a stage-wise space, each
+                 trained, its training step time measured, ranked by A * S^w * P^v
 
 The config, the report and the recommendation reach a planner only through `PLANNERS`
 (`get_planner`); a new planner is a module with a `Planner` subclass, registered below.
@@ -28,18 +30,21 @@ from netscale.study.planners.compound_search import CompoundSearch
 from netscale.study.planners.design_space import DesignSpace
 from netscale.study.planners.runtime import RuntimeCorrelation
 from netscale.study.planners.scaling import Scaling
-from netscale.study.records import StudyConfig, StudyConfigError, Trial, TrialPlan
+from netscale.study.planners.training_aware import TrainingAware
+from netscale.study.records import TRAINED_KINDS, StudyConfig, StudyConfigError, Trial, TrialPlan
 from netscale.study.report_parts import Section
 from netscale.study.statistics import AnalysisError
 from netscale.training.duration import format_duration
 
 PLANNERS: dict[str, Planner] = {
     p.name: p
-    for p in (DesignSpace(), Scaling(), CompoundSearch(), Ablation(), RuntimeCorrelation())
-}
+    for p in (DesignSpace(), Scaling(), CompoundSearch(), Ablation(), RuntimeCorrelation(),
+              TrainingAware())
+}  # fmt: skip
 
 __all__ = ["LADDER", "PLANNERS", "DataShape", "Planner", "get_planner", "needs_data", "plan",
-           "recommend", "report_images", "report_sections", "small_image_stem"]  # fmt: skip
+           "recommend", "report_files", "report_images", "report_sections",
+           "small_image_stem"]  # fmt: skip
 
 
 def get_planner(name: Any) -> Planner:
@@ -58,7 +63,8 @@ def needs_data(config: StudyConfig) -> bool:
 def plan(config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
     """The trials of `config`, in order; errors name the config key. `shape` (the data's
     classes and channels) may be None only for a planner that uses no data. A config's
-    `budget` goes to every trial (one a planner gave its own budget keeps it)."""
+    `budget` goes to every trial (one a planner gave its own budget keeps it); trials that
+    are measured, not trained (profile trials), take none."""
     planner = get_planner(config.planner)
     if shape is None and planner.needs_data:
         raise StudyConfigError(
@@ -70,7 +76,7 @@ def plan(config: StudyConfig, shape: DataShape | None) -> list[TrialPlan]:
         raise StudyConfigError(f"{config.name}: the {config.planner} planner produced no trials")
     if config.budget is None:
         return trials
-    if any(t.kind != "train" for t in trials):
+    if any(t.kind not in TRAINED_KINDS for t in trials):
         raise StudyConfigError(
             f"{config.name}: budget={format_duration(config.budget)} is invalid for the "
             f"{planner.name} "
@@ -101,6 +107,11 @@ def report_sections(
     bootstrap. An unknown planner is an AnalysisError."""
     planner = get_planner(study.get("planner"))
     return planner.sections(trials, completed(trials), n_resamples=n_resamples, seed=seed)
+
+
+def report_files(study: Mapping[str, Any], trials: Sequence[Trial]) -> dict[str, str]:
+    """The text files (name -> text) the study's planner writes beside report.html."""
+    return get_planner(study.get("planner")).files(trials, completed(trials))
 
 
 def report_images() -> set[str]:

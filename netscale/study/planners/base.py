@@ -74,6 +74,12 @@ class Planner(ABC):
         """One to three sentences from the numbers of the completed trials (`done`, never
         empty), saying so when the data cannot support a claim."""
 
+    def files(self, trials: Sequence[Trial], done: Sequence[Trial]) -> dict[str, str]:
+        """Text files the report writes beside report.html (file name -> text), each
+        atomically, every time it is written: none by default (the training-aware search
+        writes its chosen model, best.yaml)."""
+        return {}
+
 
 def make_trial(
     config: StudyConfig,
@@ -85,9 +91,11 @@ def make_trial(
     epochs: int | None = None,
     seed: int | None = None,
     recipe_changes: dict[str, Any] | None = None,
+    kind: str = "train",
 ) -> TrialPlan:
     """One trial: the recipe is resolved now (so a later change to a shipped recipe does not
-    change a planned study) and trains at the spec's resolution."""
+    change a planned study) and trains at the spec's resolution. `kind` is one of
+    `records.TRAINED_KINDS` ("search": trained, then its training steps timed)."""
     where_set = {"epochs": "the top-level `epochs`", "resolution": "the planner's section",
                  "steps": "the top-level `budget` (a time budget per trial)"}  # fmt: skip
     for key, where in where_set.items():  # never silently overwritten below
@@ -102,6 +110,7 @@ def make_trial(
     recipe = recipe_to_dict(load_recipe(config.recipe, **fields))
     cx = count(spec)
     return TrialPlan(
+        kind=kind,
         group=group,
         spec=to_dict(spec),
         spec_id=spec_id(spec),

@@ -83,7 +83,7 @@ class DesignSpace(Planner):
         groups = by_group(done)
         return [
             _edf_section(groups),
-            _trends_section(groups, n_resamples, seed),
+            trends_section(groups, n_resamples, seed),
             _best_models_section(groups),
             _random_search_section(groups),
             pareto_section(groups),
@@ -212,7 +212,10 @@ def _trend_series(
     return plots.TrendSeries(group, x, e, band, best)
 
 
-def _trends_section(groups: dict[str, list[Trial]], n_resamples: int, seed: int) -> Section:
+def trends_section(groups: dict[str, list[Trial]], n_resamples: int, seed: int) -> Section:
+    """Error against each numeric design parameter (and flops, params) per group, with the
+    bootstrap band of the best error per bin and the best model's value (RegNet sec. 3.1);
+    other planners whose trials record numeric designs show it too."""
     from netscale.study import plots
 
     sec = Section("Trends with bootstrap bands")
