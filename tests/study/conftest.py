@@ -1,5 +1,6 @@
 """Tiny study configs: digits at 8 px, small-image spaces, 1-2 epochs (seconds per trial);
-a runtime study of 4 small models at 16 px, each measured in a few steps."""
+a runtime study of 4 small models at 16 px, each measured in a few steps; a search of 3
+candidates; `fake_device`, a deterministic speed measurement for speed-matched scaling."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 import netscale
+from netscale.complexity import count
 from netscale.study.config import StudyConfig, parse_config
 
 SMALL_SPACE = str(Path(netscale.__file__).parent / "space" / "examples" / "anynet_small.yaml")
@@ -58,3 +60,44 @@ def runtime_config(*, section: dict | None = None, **top: Any) -> StudyConfig:
     data["runtime_correlation"].update(section or {})
     data.update(top)
     return parse_config(data, source="runtime-tiny")
+
+
+def search_config(*, section: dict | None = None, **top: Any) -> StudyConfig:
+    """A training-aware search of 3 candidates on digits at 8 px: EfficientNetV2-S's first 2
+    stages at a quarter of its widths, a stride-1 stem, 1 epoch in fp32, step times from 2
+    steps of 16 images; `section` changes keys of the planner's section, `top` top-level
+    keys."""
+    data: dict[str, Any] = {
+        "name": "search-tiny",
+        "planner": "training_aware",
+        "data": "digits",
+        "recipe": "quick",
+        "recipe_overrides": {"batch_size": 128, "precision": "fp32"},
+        "epochs": 1,
+        "seed": 0,
+        "training_aware": {"small_images": True, "resolution": 8, "width_ratio": 0.25,
+                           "stages": 2, "samples": 3,
+                           "step_time": {"batch": 16, "warmup": 0, "iters": 2}},
+    }  # fmt: skip
+    data["training_aware"].update(section or {})
+    data.update(top)
+    return parse_config(data, source="search-tiny")
+
+
+@pytest.fixture
+def fake_device(monkeypatch, tmp_path):
+    """Latency = 1 ms + 2 ns per multiply-add x batch (monotone in every rule); no real
+    measurement, a cache of its own. Returns the list of measured specs."""
+    from netscale.profiling import speed
+    from netscale.profiling.speed_cache import Measurement
+
+    monkeypatch.setenv("NETSCALE_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake(spec, *, device, batch, mode, precision, channels_last):
+        calls.append(spec)
+        latency = 1e-3 + 2e-9 * count(spec).flops * batch
+        return Measurement(latency, batch / latency)
+
+    monkeypatch.setattr(speed, "measure_speed", fake)
+    return calls

@@ -29,7 +29,7 @@ DIGITS = DataShape(num_classes=10, in_width=1)
 
 def test_every_planner_is_registered_under_its_name():
     assert list(PLANNERS) == ["design_space", "scaling", "compound_search", "ablation",
-                              "runtime_correlation"]  # fmt: skip
+                              "runtime_correlation", "training_aware"]  # fmt: skip
     for name, planner in PLANNERS.items():
         assert isinstance(planner, Planner) and planner.name == name
         assert planner.defaults and planner.images
@@ -39,7 +39,7 @@ def test_every_planner_is_registered_under_its_name():
         get_planner("nas")
 
 
-def test_every_example_plans():
+def test_every_example_plans(fake_device):  # speed-matched examples measure when planned
     assert {"anynet-digits", "scaling-digits", "ablation-digits"} <= set(list_examples())
     for name in list_examples():
         assert plan(example_config(name), DIGITS)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from netscale.complexity import count
 from netscale.study.config import parse_config
 from netscale.study.findings import completed
 from netscale.study.planners import PLANNERS, DataShape, plan
@@ -15,25 +14,6 @@ from netscale.study.records import StudyConfigError
 from ..trials import trial_record
 
 DIGITS = DataShape(num_classes=10, in_width=1)
-
-
-@pytest.fixture
-def fake_device(monkeypatch, tmp_path):
-    """Latency = 1 ms + 2 ns per multiply-add x batch (monotone in every rule); no real
-    measurement, a cache of its own. Returns the list of measured specs."""
-    from netscale.profiling import speed
-    from netscale.profiling.speed_cache import Measurement
-
-    monkeypatch.setenv("NETSCALE_CACHE", str(tmp_path / "cache"))
-    calls = []
-
-    def fake(spec, *, device, batch, mode, precision, channels_last):
-        calls.append(spec)
-        latency = 1e-3 + 2e-9 * count(spec).flops * batch
-        return Measurement(latency, batch / latency)
-
-    monkeypatch.setattr(speed, "measure_speed", fake)
-    return calls
 
 
 def _config(**section):
