@@ -111,8 +111,13 @@ class Scaling(Planner):
             if sentence:
                 parts.append(sentence)
         if not parts:
+            what = _matched_on(done)
             parts.append(
                 "No FLOPs multiplier has completed trials of two rules yet: no rule comparison."
+                if what == "FLOPs"
+                else f"No multiple of {what} has completed trials of two rules within 15% of "
+                "each other yet (a rule whose re-measured speed missed its target lands "
+                "apart): no rule comparison."
             )
         return " ".join([*parts, best_sentence(done)])
 

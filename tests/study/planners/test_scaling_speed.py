@@ -85,3 +85,8 @@ def test_report_and_recommendation_name_the_measured_speed():
     assert "at 2x the measured latency (AMD EPYC, batch 1) in this regime" in text
     body = "".join(planner.sections(trials, completed(trials), n_resamples=20, seed=0)[0].body)
     assert "Rules matched on the measured latency (AMD EPYC, batch 1)" in body
+    apart = [_matched("depth", 2.6, 10.0), _matched("width", 1.95, 11.0)]
+    assert planner.recommend(apart, completed(apart)).startswith(
+        "No multiple of the measured latency (AMD EPYC, batch 1) has completed trials of two "
+        "rules within 15% of each other yet"
+    )
