@@ -142,6 +142,7 @@ def run_train(args: argparse.Namespace) -> str | Failed:
     """`netscale train ...` == netscale.train(model, data, recipe, out, **options) with a
     ConsoleProgress on stderr. Returns the JSON summary (Failed when the run diverged)."""
     from netscale.spec.io import json_text
+    from netscale.training.distributed import shutdown
     from netscale.training.loop import train
     from netscale.training.progress import ConsoleProgress
     from netscale.training.tensorboard_log import MissingExtraError
@@ -169,6 +170,7 @@ def run_train(args: argparse.Namespace) -> str | Failed:
             )
     except MissingExtraError as err:  # a one-line usage error, like a bad option value
         raise ValueError(str(err)) from None
+    shutdown()  # under torchrun: every rank finished; close the process group cleanly
     keys = ("status", "epochs", "top1", "top1_flip", "ema_top1", "ema_top1_flip")
     summary = {k: getattr(result, k) for k in keys}
     summary.update(

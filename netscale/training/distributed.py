@@ -57,6 +57,16 @@ def init() -> Ranks:
     return Ranks(torch_dist.get_rank(), torch_dist.get_world_size())
 
 
+def shutdown() -> None:
+    """End the process group after a run every rank finished (no-op for one process): a
+    barrier, so no rank still talks to another, then `destroy_process_group`. A rank that
+    exits with its gloo connections open can abort the rank still closing its own
+    (SIGABRT at exit, seen intermittently under load in a two-rank test)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def barrier() -> None:
     """Wait for every rank (no-op for one process)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
