@@ -308,20 +308,23 @@ def monotone_envelope(costs: list[float]) -> list[float]:
     return out
 
 
-class _Search:
-    """Measures specs for one search: once per spec (by spec_id), through the cache."""
+class _Timings:
+    """Measurements of specs in one setting (device, batch, mode, precision, layout) on this
+    machine, through the cache file `path` (None: no cache); counts those taken and those
+    read from the cache."""
 
     def __init__(
         self,
-        bound: BoundRule | None,  # None: only sample() is used (cached_speed)
         measure: MeasureFn,
-        cache: SpeedCache,
+        path: Path | None,
+        fresh: bool,
+        dev: torch.device,
         settings: dict[str, Any],
-        machine: str,
     ) -> None:
-        self.bound, self.measure, self.cache = bound, measure, cache
-        self.settings, self.machine = settings, machine
-        self.points: dict[str, SpeedPoint] = {}  # by spec_id, in the order measured
+        self.measure, self.path, self.dev = measure, path, dev
+        self.cache = SpeedCache(path, fresh=fresh)
+        self.settings = {"device": str(dev), **settings}
+        self.machine = machine_fingerprint(dev)
         self.taken = self.cached = 0
 
     def key(self, spec: NetSpec, sid: str) -> tuple[str, dict[str, Any]]:
@@ -360,14 +363,20 @@ class _Search:
         self.cache.put(key, index, value, fields, spec.name)
         return value, False
 
+
+class _Search:
+    """The specs of one rule's search, each measured once (by spec_id) with `timings`."""
+
+    def __init__(self, bound: BoundRule, timings: _Timings) -> None:
+        self.bound, self.timings = bound, timings
+        self.points: dict[str, SpeedPoint] = {}  # by spec_id, in the order measured
+
     def __call__(self, coefficient: float) -> SpeedPoint:
-        if self.bound is None:
-            raise TypeError("a search without a rule measures given specs only (sample)")
         spec = self.bound.make(coefficient)
         sid = spec_id(spec)
         point = self.points.get(sid)
         if point is None:
-            value, cached = self.sample(spec, sid, 0)
+            value, cached = self.timings.sample(spec, sid, 0)
             point = SpeedPoint(coefficient, spec, sid, count(spec).flops, value, cached)
             self.points[sid] = point
         return dataclasses.replace(point, coefficient=coefficient)
@@ -402,13 +411,26 @@ def cached_speed(
     first sample when it holds one (the one a search of the same settings reads), else
     measured now and cached. Arguments as `scale_to_speed`'s."""
     _check_settings(batch, mode, precision, 0.0, MAX_FLOPS_RATIO)
-    dev = resolve_device(device)
+    timings = _timings(device, batch, mode, precision, channels_last, measure, cache, fresh)
+    return timings.sample(spec, spec_id(spec), 0)[0]
+
+
+def _timings(
+    device: str,
+    batch: int,
+    mode: str,
+    precision: str,
+    channels_last: bool,
+    measure: MeasureFn | None,
+    cache: bool | str | Path,
+    fresh: bool,
+) -> _Timings:
+    """The measurements of one setting (`cache`: True for $NETSCALE_CACHE/speed.json, a
+    path for another file, False for none; `measure` None: `measure_speed`)."""
     path = cache_file() if cache is True else (Path(cache) if cache else None)
-    settings = {"device": str(dev), "batch": batch, "mode": mode, "precision": precision,
+    settings = {"batch": batch, "mode": mode, "precision": precision,
                 "channels_last": channels_last}  # fmt: skip
-    search = _Search(None, measure or measure_speed, SpeedCache(path, fresh=fresh), settings,
-                     machine_fingerprint(dev))  # fmt: skip
-    return search.sample(spec, spec_id(spec), 0)[0]
+    return _Timings(measure or measure_speed, path, fresh, resolve_device(device), settings)
 
 
 def scale_to_speed(
@@ -449,18 +471,9 @@ def scale_to_speed(
     _check_settings(batch, mode, precision, tolerance, max_flops_ratio)
     target = _target(target_latency_s, target_throughput, mode)
     bound = bind_rule(spec, rule, rule_kwargs)
-    dev = resolve_device(device)
-    path = cache_file() if cache is True else (Path(cache) if cache else None)
-    store = SpeedCache(path, fresh=fresh)
-    settings = {
-        "device": str(dev),
-        "batch": batch,
-        "mode": mode,
-        "precision": precision,
-        "channels_last": channels_last,
-    }
-    machine = machine_fingerprint(dev)
-    search = _Search(bound, measure or measure_speed, store, settings, machine)
+    timings = _timings(device, batch, mode, precision, channels_last, measure, cache, fresh)
+    search = _Search(bound, timings)
+    dev, path, machine = timings.dev, timings.path, timings.machine
     identity = bound.rule.identity
     top = _max_coefficient(bound, max_flops_ratio)
     top_id = spec_id(bound.make(top))
@@ -503,7 +516,7 @@ def scale_to_speed(
             lo, hi = narrow(search, lo, hi, lambda p: not reached(p))
             bracket = (lo, hi)
             chosen = _closer(search, target, lo, hi)
-    again, _ = search.sample(chosen.spec, chosen.spec_id, 1)
+    again, _ = timings.sample(chosen.spec, chosen.spec_id, 1)
     label = name if name is not None else bound.name(_label(target, dev))
     first = search.points[chosen.spec_id]
     return SpeedScaleResult(
@@ -531,8 +544,8 @@ def scale_to_speed(
         measurements=tuple(search.points.values()),
         bracket=bracket,
         reach=(search.points[base.spec_id], search.points.get(top_id)),
-        taken=search.taken,
-        cached=search.cached,
+        taken=timings.taken,
+        cached=timings.cached,
         cache_path=str(path) if path is not None else None,
     )
 
