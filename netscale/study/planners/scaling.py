@@ -28,6 +28,7 @@ from netscale.complexity import count
 from netscale.scaling import resolution as at_resolution
 from netscale.scaling import scale_dims, scale_to
 from netscale.spec import NetSpec, SpecError
+from netscale.spec.io import check_keys
 from netscale.study.findings import (
     REFERENCE_GROUPS,
     best_sentence,
@@ -151,11 +152,7 @@ def _speed_settings(value: Any) -> dict[str, Any]:
         raise StudyConfigError(
             f"scaling.speed={value!r} is invalid: a mapping with keys {', '.join(SPEED_DEFAULTS)}"
         )
-    unknown = sorted(set(value) - set(SPEED_DEFAULTS))
-    if unknown:
-        raise StudyConfigError(
-            f"scaling.speed.{unknown[0]} is unknown; allowed: {', '.join(SPEED_DEFAULTS)}"
-        )
+    check_keys(value, list(SPEED_DEFAULTS), where="scaling.speed", error=StudyConfigError)
     settings = {**SPEED_DEFAULTS, **value}
     if settings["metric"] not in ("latency", "throughput"):
         raise StudyConfigError(

@@ -53,7 +53,10 @@ def test_throughput_target_divides_the_base_throughput(fake_device):
     ("section", "message"),
     [
         ({"match": "time"}, r"scaling.match='time' is invalid; allowed: flops, speed"),
-        ({"speed": {"colour": 1}}, "scaling.speed.colour is unknown; allowed: metric, batch"),
+        (
+            {"speed": {"colour": 1}},
+            "unknown key 'scaling.speed.colour'; allowed keys: metric, batch",
+        ),
         ({"speed": {"metric": "fps"}}, "scaling.speed.metric='fps' is invalid"),
         ({"speed": {"batch": 0}}, r"scaling.speed: batch=0 is invalid"),
         ({"speed": {"device": "tpu"}}, "scaling.speed: "),
