@@ -18,6 +18,7 @@ from netscale.study.api import study_trials
 from netscale.study.store import Store
 
 from ..study.conftest import search_config, tiny_config
+from .conftest import usage_error
 
 
 def _by_hand(t) -> float:
@@ -71,23 +72,16 @@ def test_search_killed_mid_trial_resumes_and_writes_the_best_by_reward(tmp_path,
     assert "Reward ranking" in html and "Chosen model" in html
 
 
-def _error(args, capsys) -> str:
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("netscale: error:") and "\n" not in err
-    return err
-
-
 def test_other_planners_and_examples_are_refused(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(tiny_config().to_dict()))
     out = tmp_path / "x"
-    err = _error(["search", str(config), "--out", str(out)], capsys)
+    err = usage_error(["search", str(config), "--out", str(out)], capsys)
     assert "planner='design_space' is not training_aware" in err
     assert "run this study with `netscale study run`" in err
-    err = _error(["search", "--example", "anynet-digits", "--out", str(out)], capsys)
+    err = usage_error(["search", "--example", "anynet-digits", "--out", str(out)], capsys)
     assert "example='anynet-digits' is not a training-aware search; allowed: v2-digits" in err
-    assert "exactly one" in _error(["search", "--out", str(out)], capsys)
+    assert "exactly one" in usage_error(["search", "--out", str(out)], capsys)
     assert not out.exists()  # refused before anything was created
 
 

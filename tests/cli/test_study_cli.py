@@ -18,6 +18,7 @@ from netscale.study.api import export, open_or_create
 from netscale.study.store import Store
 
 from ..study.conftest import tiny_config
+from .conftest import usage_error
 
 # fp32 forced: what the tests read must not depend on the CPU that runs them
 _FP32 = {"recipe_overrides": {"batch_size": 128, "precision": "fp32"}}
@@ -60,25 +61,18 @@ def test_status_export_report(study_dir, capsys):
     assert "<p>precision: fp32 4</p>" in (study_dir / "report.html").read_text()
 
 
-def _error(args, capsys) -> str:
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("netscale: error:") and "\n" not in err
-    return err
-
-
 def test_errors_are_one_line(tmp_path, capsys):
-    assert "example='nope' is unknown" in _error(
+    assert "example='nope' is unknown" in usage_error(
         ["study", "run", "--example", "nope", "--out", str(tmp_path / "x")], capsys
     )
-    assert "exactly one" in _error(["study", "run", "--out", str(tmp_path / "x")], capsys)
-    assert "holds no study" in _error(["study", "status", str(tmp_path)], capsys)
+    assert "exactly one" in usage_error(["study", "run", "--out", str(tmp_path / "x")], capsys)
+    assert "holds no study" in usage_error(["study", "status", str(tmp_path)], capsys)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(tiny_config().to_dict()))
     run = ["study", "run", str(config), "--out", str(tmp_path / "y")]
-    assert "workers=0 is invalid: --workers" in _error([*run, "--workers", "0"], capsys)
+    assert "workers=0 is invalid: --workers" in usage_error([*run, "--workers", "0"], capsys)
     for threads in ("-2", "0"):
-        err = _error([*run, "--threads", threads], capsys)
+        err = usage_error([*run, "--threads", threads], capsys)
         assert f"threads={threads} is invalid: --threads" in err and ">= 1" in err
     assert not (tmp_path / "y").exists()  # refused before the study was created
 
@@ -93,7 +87,7 @@ def test_other_schema_is_refused_untouched(study_dir, tmp_path, capsys):
     db.commit()
     db.close()
     before = (copy / "study.db").read_bytes()
-    assert "schema 0" in _error(["study", "export", str(copy)], capsys)
+    assert "schema 0" in usage_error(["study", "export", str(copy)], capsys)
     assert (copy / "study.db").read_bytes() == before
 
 
@@ -113,7 +107,7 @@ def test_garbage_database_is_one_line_for_every_command(tmp_path, capsys, conten
         ["study", "report", str(tmp_path)],
         ["study", "run", str(config), "--out", str(tmp_path)],
     ):
-        assert "is not a netscale study database" in _error(args, capsys), args
+        assert "is not a netscale study database" in usage_error(args, capsys), args
     assert (tmp_path / "study.db").read_bytes() == content
 
 
@@ -221,5 +215,5 @@ def test_plan_is_what_run_creates(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"name": "b", "planner": "ablation",
                                    "ablation": {"steps": ["cosine", "mixup"]}}))  # fmt: skip
-    err = _error(["study", "plan", str(bad)], capsys)
+    err = usage_error(["study", "plan", str(bad)], capsys)
     assert "ablation.steps[1]: step 'mixup' is unknown; allowed: cosine" in err
