@@ -17,7 +17,10 @@ Quick check:
     python benchmarks/vs_timm.py --models resnet_18@32 --batch 2 --iters 2 --warmup 1 \
         --repeats 1
 Models are NAME@PX; rows at <= 64 px use --small-batch. Prints a Markdown table (for
-docs/benchmarks.md) to stdout, or writes it to --out.
+docs/benchmarks.md) to stdout, or writes it to --out. With --profile FILE, every row whose
+eager ratio to timm is below 1.0 also gets an operator profile (torch.profiler, self CPU
+time per step of each aten op, ours beside timm's, after the timed runs) written to FILE:
+where the two same-architecture models spend their time differently.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch.profiler import ProfilerActivity
+from torch.profiler import profile as torch_profile
 
 import netscale
 from netscale.build.counterparts import counterpart_model, counterpart_name
@@ -92,6 +98,61 @@ def _measure(
     ).images_per_s
 
 
+def _op_profile(
+    model: torch.nn.Module, px: int, mode: str, batch: int, steps: int
+) -> dict[str, float]:
+    """Self CPU time (ms per step) of each aten op over `steps` steps of `mode`, after one
+    untimed step; same inputs, layout and step as `netscale.profile` (fp32 only)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, px, px, generator=gen).contiguous(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last).train(mode == "train")
+    if mode == "infer":
+
+        def step() -> None:
+            with torch.inference_mode():
+                model(x)
+
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+        y = torch.randint(0, 10, (batch,), generator=gen)
+
+        def step() -> None:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    return {
+        e.key: e.self_cpu_time_total / 1e3 / steps
+        for e in prof.key_averages()
+        if e.self_cpu_time_total > 0
+    }
+
+
+def _profile_section(name: str, px: int, mode: str, batch: int, steps: int, top: int) -> str:
+    """Markdown: the ops with the largest self time on either side, ours beside timm's."""
+    sides = _sides(name, px, compile=False)
+    ours = _op_profile(sides["netscale"], px, mode, batch, steps)
+    theirs = _op_profile(sides["timm"], px, mode, batch, steps)
+    ops = sorted(set(ours) | set(theirs), key=lambda k: -max(ours.get(k, 0), theirs.get(k, 0)))
+    lines = [
+        f"### `{name}` @ {px} px, batch {batch}, {mode} ({steps} profiled steps)",
+        "",
+        "| aten op | netscale ms/step | timm ms/step | difference (ms) |",
+        "|---|---|---|---|",
+    ]
+    for op in ops[:top]:
+        a, b = ours.get(op, 0.0), theirs.get(op, 0.0)
+        lines.append(f"| `{op}` | {a:.1f} | {b:.1f} | {a - b:+.1f} |")
+    a, b = sum(ours.values()), sum(theirs.values())
+    lines += [f"| all ops | {a:.1f} | {b:.1f} | {a - b:+.1f} |", ""]
+    return "\n".join(lines)
+
+
 def _row_runs(name: str, px: int, mode: str, args: argparse.Namespace) -> dict[str, list[float]]:
     """images/s of each side, one entry per repeat, measured A/B/A/B."""
     batch = args.small_batch if px <= 64 else args.batch
@@ -120,11 +181,14 @@ def _speed(runs: list[float] | None) -> str:
     return f"{statistics.median(runs):.1f}" if runs else "-"
 
 
-def _rows(name: str, px: int, args: argparse.Namespace) -> list[str]:
+def _rows(name: str, px: int, args: argparse.Namespace, profiles: list[str]) -> list[str]:
     batch = args.small_batch if px <= 64 else args.batch
     lines = []
     for mode in args.modes:
         runs = _row_runs(name, px, mode, args)
+        timm_runs = runs.get("timm")
+        if args.profile and timm_runs and float(_ratio(runs["netscale"], timm_runs)) < 1.0:
+            profiles.append(_profile_section(name, px, mode, batch, args.profile_steps, 12))
         variants = [("netscale", mode)]
         if mode == "infer":
             variants.append(("optimized", "infer, optimized"))
@@ -168,7 +232,16 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--out", type=Path, default=None, help="write the table here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="write operator profiles of the rows below 1.0x timm (eager) to this file",
+    )
+    parser.add_argument("--profile-steps", type=int, default=3, help="steps per profile")
     args = parser.parse_args()
+    if args.profile and args.precision != "fp32":
+        raise SystemExit("vs_timm: --profile profiles fp32 steps; drop --precision or --profile")
     if args.threads:
         torch.set_num_threads(args.threads)
     lines = [
@@ -176,8 +249,9 @@ def main() -> None:
         "| torchvision images/s | ours / torchvision |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    profiles: list[str] = []
     for text in args.models:
-        lines += _rows(*_parse_model(text), args)
+        lines += _rows(*_parse_model(text), args, profiles)
     today = datetime.date.today().isoformat()
     lines += [
         "",
@@ -191,6 +265,9 @@ def main() -> None:
         print(table, end="")
     else:
         args.out.write_text(table)
+    if args.profile:
+        head = f"Operator profiles of the rows below 1.0x timm ({today}, {_cpu_name()})\n\n"
+        args.profile.write_text(head + "\n".join(profiles))
 
 
 if __name__ == "__main__":
