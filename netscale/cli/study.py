@@ -4,7 +4,8 @@
 with --json the full plans; it runs nothing and creates nothing); `study run CONFIG --out
 DIR` is `api.run_study(load_config(CONFIG), DIR, ...)`; `study status DIR` is
 `api.status(DIR)`; `study report DIR` is `api.write_report(DIR)` plus `api.summary(DIR)`;
-`study export DIR` is `api.export(DIR)`.
+`study export DIR` is `api.export(DIR)`; `study compare A B` is `api.compare(A, B)` (the
+rank agreement of one population trained at two budgets).
 
 Exit codes of `study run`: 0 when every trial that ended, ended completed or diverged (a
 diverged trial is a result: that model does not train with that recipe); 1 when a trial
@@ -50,6 +51,15 @@ def add_parser(commands: Any) -> None:
     exp = sub.add_parser("export", help="one JSON object (or CSV row) per trial on stdout")
     exp.add_argument("dir", help="study directory")
     exp.add_argument("--format", choices=api.EXPORT_FORMATS, default="jsonl")
+    cmp = sub.add_parser(
+        "compare",
+        help="rank agreement of two studies of the same models (e.g. at two budgets): "
+        "Spearman rho with a bootstrap interval",
+    )
+    cmp.add_argument("dir_a", help="study directory (e.g. the shorter budget)")
+    cmp.add_argument("dir_b", help="study directory of the same models (e.g. the longer one)")
+    cmp.add_argument("--ci", type=float, default=0.95, help="interval level (default 0.95)")
+    cmp.add_argument("--json", action="store_true", help="the comparison as JSON")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, examples: str) -> None:
@@ -82,6 +92,9 @@ def run(args: argparse.Namespace) -> str | Failed:
         return f"{api.summary(args.dir)}\nreport: {path}"
     if args.action == "export":
         return api.export(args.dir, args.format)
+    if args.action == "compare":
+        info = api.compare(args.dir_a, args.dir_b, ci=args.ci)
+        return json_text(info, indent=2) if args.json else format_compare(info)
     return _run_study(args)
 
 
@@ -131,6 +144,30 @@ def run_config(
             "(add --retry-failed to the run command to run them again)",
         )
     return "\n".join(lines)
+
+
+def format_compare(info: dict[str, Any]) -> str:
+    """`api.compare`'s result as text: the two studies, then one row per set of models."""
+    a, b = info["a"], info["b"]
+    pct = f"{100 * info['ci']:g}%"
+    head = [
+        f"A: {a['name']} ({a['dir']}), {a['trained']}, {a['completed']} of {a['planned']} "
+        "trials completed",
+        f"B: {b['name']} ({b['dir']}), {b['trained']}, {b['completed']} of {b['planned']} "
+        "trials completed",
+        f"rank agreement of top-1 error over the {info['matched']} models completed in both:",
+    ]
+    rows = [
+        [name, str(r["n"]), f"{r['rho']:.3f}", f"[{r['low']:.3f}, {r['high']:.3f}]",
+         f"{r['pvalue']:.2g}"]
+        for name, r in [("all", info["all"]), *info["groups"].items()]
+    ]  # fmt: skip
+    top = info["top_quarter"]
+    tail = (
+        f"best quarter: {top['shared']} of A's best {top['size']} are among B's best {top['size']}"
+    )
+    body = table(["models", "n", "Spearman rho", f"{pct} bootstrap", "p"], rows)
+    return "\n".join([*head, body, tail])
 
 
 _NONE = object()  # a recipe field a trial's changes lack

@@ -1,5 +1,6 @@
 """The study API behind `netscale study ...`: plan (print, create nothing), create or reopen,
-run, status, export, report."""
+run, status, export, report, and compare (the rank agreement of two studies of one
+population at two budgets)."""
 
 from __future__ import annotations
 
@@ -265,3 +266,69 @@ def summary(study_dir: str | Path) -> str:
 
     study, trials = study_trials(study_dir)
     return summary_table(study, trials)
+
+
+def _budget_text(trials: list[Trial]) -> str:
+    """What the trials were trained for: "1 epoch", "4 epochs", "90 s budget", or a mix."""
+    texts = sorted(
+        {
+            f"{t.budget_s:g} s budget" if t.budget_s else f"{t.epochs} epoch{'s' * (t.epochs != 1)}"
+            for t in trials
+        }
+    )
+    return " / ".join(texts) or "no trained trials"
+
+
+def compare(
+    dir_a: str | Path, dir_b: str | Path, *, ci: float = 0.95, seed: int = 0
+) -> dict[str, Any]:
+    """The rank agreement of two studies of the same population (same models and seeds,
+    e.g. one config run at two budgets): the completed trained trials of both matched by
+    (group, spec_id, seed), Spearman's rho of their top-1 errors with its `ci` bootstrap
+    interval over models, overall and per group with 3 or more models, and how many of A's
+    best quarter are in B's best quarter. Raises ValueError when fewer than 3 models
+    completed in both or their errors do not differ."""
+    from netscale.study.records import TRAINED_KINDS
+    from netscale.study.statistics import AnalysisError, rank_agreement
+
+    sides = []
+    for d in (dir_a, dir_b):
+        study, trials = study_trials(d)
+        done = {(t.group, t.spec_id, t.seed): t for t in trials
+                if t.kind in TRAINED_KINDS and t.status == "completed"}  # fmt: skip
+        sides.append((study, trials, done))
+    (study_a, trials_a, done_a), (study_b, trials_b, done_b) = sides
+    keys = sorted(done_a.keys() & done_b.keys())
+    if len(keys) < 3:
+        raise ValueError(
+            f"{len(keys)} models completed in both {dir_a} and {dir_b}; a rank agreement "
+            "needs 3 or more (the studies must train the same models with the same seeds)"
+        )
+
+    def agreement(subset: list[tuple[str, str, int]]) -> dict[str, Any]:
+        ea = [done_a[k].metrics["error"] for k in subset]
+        eb = [done_b[k].metrics["error"] for k in subset]
+        try:
+            r = rank_agreement(ea, eb, ci=ci, seed=seed)
+        except AnalysisError as err:
+            raise ValueError(f"cannot rank {len(subset)} models: {err}") from None
+        return {"n": r.n, "rho": r.rho, "pvalue": r.pvalue, "low": r.interval.low,
+                "high": r.interval.high}  # fmt: skip
+
+    groups = sorted({k[0] for k in keys})
+    per_group = {g: agreement([k for k in keys if k[0] == g]) for g in groups
+                 if sum(k[0] == g for k in keys) >= 3}  # fmt: skip
+    quarter = max(1, len(keys) // 4)
+    best_a = sorted(keys, key=lambda k: done_a[k].metrics["error"])[:quarter]
+    best_b = sorted(keys, key=lambda k: done_b[k].metrics["error"])[:quarter]
+    return {
+        "a": {"dir": str(dir_a), "name": study_a["name"], "trained": _budget_text(
+            [done_a[k] for k in keys]), "completed": len(done_a), "planned": len(trials_a)},
+        "b": {"dir": str(dir_b), "name": study_b["name"], "trained": _budget_text(
+            [done_b[k] for k in keys]), "completed": len(done_b), "planned": len(trials_b)},
+        "ci": ci,
+        "matched": len(keys),
+        "all": agreement(keys),
+        "groups": per_group,
+        "top_quarter": {"size": quarter, "shared": len(set(best_a) & set(best_b))},
+    }  # fmt: skip

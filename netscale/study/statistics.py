@@ -5,9 +5,10 @@ The tools of "On Network Design Spaces for Visual Recognition" (Radosavovic et a
 EDFs, complexity-normalized EDFs, the KS test, the percentile bootstrap (one function,
 `bootstrap_interval`, that every interval of a study comes from) and random-search
 efficiency; plus power-law scaling fits (ResNet-RS sec. 7, EfficientNet sec. 3), FLOPs
-multiplier levels and Pareto fronts. RegNet's width fits are in `netscale.study.width_fit`;
-functions over trials are in `netscale.study.findings` and in each planner. Errors are
-top-1 error in percent; differences in points.
+multiplier levels and Pareto fronts; and the rank agreement of one population trained at
+two budgets (Spearman's rho with its bootstrap interval). RegNet's width fits are in
+`netscale.study.width_fit`; functions over trials are in `netscale.study.findings` and in
+each planner. Errors are top-1 error in percent; differences in points.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ class RandomSearchCurve:
     mean: np.ndarray
     low: np.ndarray
     high: np.ndarray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RankAgreement:
+    """Spearman's rho between two paired samples (one model's error at two budgets), its
+    p-value (scipy.stats.spearmanr, null: no association) and its bootstrap interval."""
+
+    rho: float
+    pvalue: float
+    interval: Interval
+    n: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +305,42 @@ def bootstrap_mean_difference(
     return bootstrap_interval(
         difference, [va.size, vb.size], n_resamples=n_resamples, ci=ci, seed=seed
     )
+
+
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    """Average ranks along the last axis (ties share their mean rank)."""
+    from scipy import stats
+
+    return stats.rankdata(x, axis=-1)
+
+
+def rank_agreement(
+    a: ArrayLike, b: ArrayLike, *, n_resamples: int = 10_000, ci: float = 0.95, seed
+) -> RankAgreement:
+    """Spearman's rho of the pairs (a[i], b[i]), with the percentile bootstrap interval of
+    rho over the pairs resampled with replacement (a model keeps both of its values). A
+    resample whose values are all tied on one side has no rho and is left out."""
+    from scipy import stats
+
+    va, vb = as_vector("a", a), as_vector("b", b)
+    if va.size != vb.size:
+        raise AnalysisError(f"a and b must pair up: {va.size} values against {vb.size}")
+    if va.size < 3:
+        raise AnalysisError(f"rank agreement needs at least 3 pairs, got {va.size}")
+    if np.ptp(va) == 0 or np.ptp(vb) == 0:
+        raise AnalysisError("rank agreement needs values that differ on both sides")
+    res = stats.spearmanr(va, vb)
+
+    def rho(idx: np.ndarray) -> np.ndarray:  # (R, n) -> (R,)
+        ra, rb = _rank_rows(va[idx]), _rank_rows(vb[idx])
+        ra -= ra.mean(axis=1, keepdims=True)
+        rb -= rb.mean(axis=1, keepdims=True)
+        den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, (ra * rb).sum(axis=1) / den, np.nan)
+
+    interval = bootstrap_interval(rho, [va.size], n_resamples=n_resamples, ci=ci, seed=seed)
+    return RankAgreement(float(res.statistic), float(res.pvalue), interval, va.size)
 
 
 # Tests, search efficiency and fits ------------------------------------------------------

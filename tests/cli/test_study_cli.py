@@ -17,7 +17,7 @@ from netscale.study import runner
 from netscale.study.api import export, open_or_create
 from netscale.study.store import Store
 
-from ..study.conftest import tiny_config
+from ..study.conftest import ledger_of_errors, tiny_config
 from .conftest import usage_error
 
 # fp32 forced: what the tests read must not depend on the CPU that runs them
@@ -217,3 +217,28 @@ def test_plan_is_what_run_creates(tmp_path, capsys):
                                    "ablation": {"steps": ["cosine", "mixup"]}}))  # fmt: skip
     err = usage_error(["study", "plan", str(bad)], capsys)
     assert "ablation.steps[1]: step 'mixup' is unknown; allowed: cosine" in err
+
+
+def test_compare_prints_the_rank_agreement(tmp_path, capsys):
+    short = {("anynet_xa", i): 70.0 - i for i in range(4)} | {("anynet_xe", 4): 60.0}
+    long = {("anynet_xa", i): 40.0 - i for i in range(4)} | {("anynet_xe", 4): 45.0}
+    a = ledger_of_errors(tmp_path / "a", "e1", short, epochs=1)
+    b = ledger_of_errors(tmp_path / "b", "e4", long, epochs=4)
+    assert main(["study", "compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert f"A: e1 ({a}), 1 epoch, 5 of 6 trials completed" in out
+    assert f"B: e4 ({b}), 4 epochs, 5 of 6 trials completed" in out
+    assert "over the 5 models completed in both" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[4:6]}
+    assert rows["all"][1:3] == ["5", "0.000"]  # ranks 5 4 3 2 1 against 4 3 2 1 5
+    assert rows["anynet_xa"][1:3] == ["4", "1.000"]  # 3 models or more per group
+    assert "anynet_xe" not in out.split("Spearman")[1].split("best quarter")[0]
+    assert "best quarter: 0 of A's best 1 are among B's best 1" in out
+    assert main(["study", "compare", str(a), str(b), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["all"]["n"] == 5
+
+
+def test_compare_errors_are_one_line(tmp_path, capsys):
+    a = ledger_of_errors(tmp_path / "a", "e1", {("g", i): float(i) for i in range(3)}, epochs=1)
+    assert "none" in usage_error(["study", "compare", str(a), str(tmp_path / "none")], capsys)
+    assert "ci" in usage_error(["study", "compare", str(a), str(a), "--ci", "1.5"], capsys)

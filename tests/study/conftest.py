@@ -1,6 +1,7 @@
 """Tiny study configs: digits at 8 px, small-image spaces, 1-2 epochs (seconds per trial);
 a runtime study of 4 small models at 16 px, each measured in a few steps; a search of 3
-candidates; `fake_device`, a deterministic speed measurement for speed-matched scaling."""
+candidates; `fake_device`, a deterministic speed measurement for speed-matched scaling;
+`ledger_of_errors`, a stored study of given errors (no training) for `compare`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 import netscale
 from netscale.complexity import count
 from netscale.study.config import StudyConfig, parse_config
+from netscale.study.records import TrialPlan
+from netscale.study.store import Store
 
 SMALL_SPACE = str(Path(netscale.__file__).parent / "space" / "examples" / "anynet_small.yaml")
 
@@ -101,3 +104,20 @@ def fake_device(monkeypatch, tmp_path):
 
     monkeypatch.setattr(speed, "measure_speed", fake)
     return calls
+
+
+def ledger_of_errors(path, name: str, errors: dict[tuple[str, int], float], epochs: int):
+    """A study at `path` whose trials (group, i) completed with the given top-1 errors, plus
+    one that failed; returned for `compare`."""
+    plans = [
+        TrialPlan(group=g, spec={"i": i}, spec_id=f"id{i}", recipe={}, seed=0, epochs=epochs,
+                  flops=1, params=1, acts=1)
+        for g, i in [*errors, ("a", 99)]
+    ]  # fmt: skip
+    store = Store.create(path, {"name": name, "planner": "design_space"}, plans)
+    for tid, e in enumerate([*errors.values(), None]):
+        assert store.claim("h:1", 60).trial_id == tid
+        end, metrics = ("failed", None) if e is None else ("completed", {"error": e})
+        assert store.finish(tid, "h:1", end, metrics, error="x" if e is None else None)
+    store.close()
+    return path

@@ -25,7 +25,7 @@ from netscale.study.planners import DataShape
 from netscale.study.records import TrialPlan
 from netscale.study.store import DB_NAME, Store, StoreError
 
-from .conftest import tiny_config
+from .conftest import ledger_of_errors, tiny_config
 
 
 def test_resolve_config_takes_exactly_one_source(tmp_path):
@@ -191,3 +191,34 @@ def test_run_study_of_a_finished_study_starts_no_worker(tmp_path, shapes, monkey
     result = run_study(config, tmp_path, report=False, monitor=seen.append)
     assert result["report"] is None
     assert result["counts"]["completed"] == 4 and seen == [result["counts"]]
+
+
+def test_compare_ranks_the_models_both_studies_completed(tmp_path):
+    from scipy import stats
+
+    short = {("a", i): 60.0 - i for i in range(6)} | {("b", i): 50.0 + i for i in range(6, 10)}
+    long = {("a", i): 30.0 - i for i in range(6)} | {("b", i): 40.0 - i for i in range(6, 10)}
+    long[("b", 9)] = 24.0
+    long[("b", 11)] = 10.0  # only in B: not matched
+    a = ledger_of_errors(tmp_path / "a", "short", short, epochs=1)
+    b = ledger_of_errors(tmp_path / "b", "long", long, epochs=4)
+    info = api.compare(a, b)
+    keys = sorted(short)
+    expected = stats.spearmanr([short[k] for k in keys], [long[k] for k in keys]).statistic
+    assert info["matched"] == 10
+    assert info["all"]["n"] == 10 and info["all"]["rho"] == pytest.approx(expected)
+    assert info["all"]["low"] <= info["all"]["rho"] <= info["all"]["high"]
+    assert info["groups"]["a"]["rho"] == pytest.approx(1.0)  # same order within a
+    assert info["groups"]["b"]["rho"] == pytest.approx(-1.0)  # reversed within b
+    assert info["a"] | {"dir": None} == {"dir": None, "name": "short", "trained": "1 epoch",
+                                         "completed": 10, "planned": 11}  # fmt: skip
+    assert info["b"]["trained"] == "4 epochs" and info["b"]["completed"] == 11
+    # best quarter (2 models): A's best are a5, a4 (55, 56); B's are b9, a5 (24, 25)
+    assert info["top_quarter"] == {"size": 2, "shared": 1}
+
+
+def test_compare_needs_three_shared_models(tmp_path):
+    a = ledger_of_errors(tmp_path / "a", "x", {("a", 0): 1.0, ("a", 1): 2.0}, epochs=1)
+    b = ledger_of_errors(tmp_path / "b", "y", {("a", 0): 1.0, ("a", 1): 2.0}, epochs=2)
+    with pytest.raises(ValueError, match=r"2 models completed in both .* needs 3 or more"):
+        api.compare(a, b)

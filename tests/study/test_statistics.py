@@ -226,3 +226,59 @@ def test_statistics_does_not_import_torch_and_scipy_only_for_ks():
         "assert 'torch' not in sys.modules, 'statistics imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# Rank agreement -------------------------------------------------------------------------
+
+
+def test_rank_agreement_is_scipys_spearman_with_a_paired_bootstrap():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=20)
+    b = a + rng.normal(scale=0.7, size=20)
+    b[:4] = b[4]  # ties
+    r = st.rank_agreement(a, b, n_resamples=50, seed=1)
+    assert r.n == 20
+    assert r.rho == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert r.pvalue == pytest.approx(stats.spearmanr(a, b).pvalue)
+    # the bootstrap resamples models in pairs: replay its draws and rank each one with scipy
+    idx = np.random.default_rng(1).integers(0, 20, size=(50, 20))
+    rhos = [stats.spearmanr(a[i], b[i]).statistic for i in idx]
+    assert r.interval.median == pytest.approx(np.percentile(rhos, 50))
+    assert r.interval.low == pytest.approx(np.percentile(rhos, 2.5))
+    assert r.interval.high == pytest.approx(np.percentile(rhos, 97.5))
+    assert r.interval.low < r.rho < r.interval.high
+
+
+def test_rank_agreement_of_same_and_reversed_orders():
+    x = np.arange(10.0)
+    same = st.rank_agreement(x, x**2, n_resamples=200, seed=0)
+    assert same.rho == pytest.approx(1.0)
+    assert same.interval.low == pytest.approx(1.0) and same.interval.high == pytest.approx(1.0)
+    assert st.rank_agreement(x, -x, n_resamples=200, seed=0).rho == pytest.approx(-1.0)
+
+
+def test_rank_agreement_interval_narrows_with_more_models():
+    rng = np.random.default_rng(0)
+
+    def width(n: int) -> float:
+        a = rng.normal(size=n)
+        r = st.rank_agreement(a, a + rng.normal(size=n), n_resamples=2000, seed=0)
+        return r.interval.high - r.interval.low
+
+    assert width(200) < width(12) / 2
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        ([1, 2, 3], [1, 2], "must pair up: 3 values against 2"),
+        ([1, 2], [1, 2], "needs at least 3 pairs, got 2"),
+        ([1, 2, 3], [5, 5, 5], "values that differ on both sides"),
+        ([1, 2, np.nan], [1, 2, 3], "a holds NaN"),
+    ],
+)
+def test_rank_agreement_rejects_what_it_cannot_rank(a, b, message):
+    with pytest.raises(st.AnalysisError, match=message):
+        st.rank_agreement(a, b, seed=0)
