@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from netscale.nn.attention import RelativeAttention
@@ -19,9 +20,51 @@ from netscale.plan import layers as records
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
 
 
-def make_act(name: str) -> nn.Module:
-    """An activation module by name ("relu", "silu", "gelu")."""
+class SiLU(nn.SiLU):
+    """SiLU that overwrites its input (`inplace`) only where no gradient is recorded: its
+    backward reads the input, so in place under autograd would cost a saved copy of it
+    (more than the allocation it saves); under no_grad or inference_mode it saves one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.silu(x, inplace=self.inplace and not torch.is_grad_enabled())
+
+
+def make_act(name: str, *, inplace: bool = False) -> nn.Module:
+    """An activation module by name ("relu", "silu", "gelu"); with `inplace`, one that
+    overwrites its input where that is safe: a ReLU always, a SiLU when no gradient is
+    recorded (`SiLU`); GELU never (torch has no in-place GELU)."""
+    if inplace and name == "relu":
+        return nn.ReLU(inplace=True)
+    if inplace and name == "silu":
+        return SiLU(inplace=True)
     return ACTIVATIONS[name]()
+
+
+def inplace_acts(*sequences: tuple[records.Layer, ...]) -> set[str]:
+    """Names of the activations that may overwrite their input: a ReLU or SiLU (see
+    `make_act`) that follows another
+    layer of its own sequence, so that its input is that layer's fresh output, which no
+    other module reads and no backward needs (a conv's, norm's, pool's, SE's or linear's
+    backward reads their inputs). A sequence's first layer reads the sequence's input,
+    which a shortcut may read too: it never works in place. Saves one activation-sized
+    allocation and write per activation, as timm's and torchvision's in-place ones do
+    (docs/benchmarks.md has the profiles)."""
+    return {
+        layer.name
+        for seq in sequences
+        for i, layer in enumerate(seq)
+        if i > 0 and isinstance(layer, records.Act) and layer.act in ("relu", "silu")
+    }
+
+
+def _adds_in_place(branch: tuple[records.Layer, ...]) -> bool:
+    """Whether a residual may add the shortcut into its branch's output in place: when the
+    branch ends in a conv or a BatchNorm, whose output nothing else reads and whose
+    backward does not need it (an activation's or a gate's output may be saved)."""
+    last = branch[-1] if branch else None
+    return isinstance(last, records.Conv) or (
+        isinstance(last, records.Norm) and last.kind == "batch"
+    )
 
 
 def conv2d(
@@ -76,8 +119,9 @@ class SqueezeExcite(nn.Module):
 _NORMS = {"batch": nn.BatchNorm2d, "layer2d": LayerNorm2d, "layer": nn.LayerNorm}
 
 
-def make(layer: records.Layer) -> nn.Module:
-    """The module of one layer record (a `Scale` is a parameter, not a module)."""
+def make(layer: records.Layer, *, inplace: bool = False) -> nn.Module:
+    """The module of one layer record (a `Scale` is a parameter, not a module); `inplace`:
+    an activation that overwrites its input (see `inplace_acts`)."""
     if isinstance(layer, records.Conv):
         if layer.same:
             return conv2d(
@@ -94,7 +138,7 @@ def make(layer: records.Layer) -> nn.Module:
     if isinstance(layer, records.Norm):
         return _NORMS[layer.kind](layer.width, eps=layer.eps)
     if isinstance(layer, records.Act):
-        return make_act(layer.act)
+        return make_act(layer.act, inplace=inplace)
     if isinstance(layer, records.SE):
         return SqueezeExcite(layer.width, layer.se_width, layer.act)
     if isinstance(layer, records.Linear):
@@ -121,8 +165,9 @@ class Chain(nn.Module):
     def __init__(self, layers: tuple[records.Layer, ...]) -> None:
         super().__init__()
         self.plan = layers
+        inplace = inplace_acts(layers)
         for layer in layers:
-            self.add_module(layer.name, make(layer))
+            self.add_module(layer.name, make(layer, inplace=layer.name in inplace))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for module in self.children():
@@ -142,13 +187,18 @@ class PlannedBlock(nn.Module):
     def __init__(self, w_in: int, w_out: int, *, drop_path_rate: float = 0.0, **args: Any) -> None:
         super().__init__()
         self.plan = plan = type(self).layout(w_in, w_out, **args)
+        # the residual's act follows the add, whose output is fresh: it may work in place
+        inplace = inplace_acts(plan.pre, *(r.branch for r in plan.residuals)) | {
+            r.act.name for r in plan.residuals if r.act and r.act.act in ("relu", "silu")
+        }
         for layer in plan.layers():
             if isinstance(layer, records.Scale):
                 self.register_parameter(
                     layer.name, nn.Parameter(torch.full((layer.width,), layer.init))
                 )
             else:
-                self.add_module(layer.name, make(layer))
+                self.add_module(layer.name, make(layer, inplace=layer.name in inplace))
+        self._add_in_place = tuple(_adds_in_place(r.branch) for r in plan.residuals)
         skips = any(res.skip for res in plan.residuals)
         self.drop_path = DropPath(drop_path_rate) if skips else nn.Identity()
 
@@ -165,14 +215,17 @@ class PlannedBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.plan.pre:
             x = getattr(self, layer.name)(x)
-        for res in self.plan.residuals:
+        for res, add_in_place in zip(self.plan.residuals, self._add_in_place, strict=True):
             y = x
             for layer in res.branch:
                 y = getattr(self, layer.name)(y)
             if not res.skip:
                 x = y
                 continue
-            x = (getattr(self, res.shortcut.name)(x) if res.shortcut else x) + self.drop_path(y)
+            short = getattr(self, res.shortcut.name)(x) if res.shortcut else x
+            y = self.drop_path(y)  # a fresh tensor in training, y itself otherwise
+            # in place only where no dtype promotion happens (autocast): the same result
+            x = y.add_(short) if add_in_place and y.dtype == short.dtype else short + y
             if res.act:
                 x = getattr(self, res.act.name)(x)
         return x
