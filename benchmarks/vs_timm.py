@@ -6,13 +6,15 @@ tests/build/test_counterparts.py), randomly initialized, measured by the same ha
 (channels_last), in one process. Runs are interleaved: each repeat measures netscale, timm,
 torchvision, then netscale after `optimize_for_inference`, so drift in machine load hits
 every side alike; a ratio is taken within a repeat and the table gives the median over
-repeats. Modes: train (forward, cross-entropy, backward, SGD step) and infer (forward under
-inference_mode); "infer, optimized" is our BN-folded model against their eager model, and
-with --compile "infer, optimized + torch.compile" adds Inductor (compile time excluded: it
-falls in the warm-up).
+repeats, with the range of the per-repeat ratios beside it (the noise). Modes: train
+(forward, cross-entropy, backward, SGD step) and infer (forward under inference_mode);
+"infer, optimized" is our BN-folded model against their eager model, and with --compile
+"infer, optimized + torch.compile" adds Inductor (compile time excluded: it falls in the
+warm-up).
 
-Run (the lead's full setting takes tens of minutes on 2 CPU cores):
-    python benchmarks/vs_timm.py --repeats 3 --iters 10 --out docs/benchmarks_table.md
+Run (the full setting, --repeats 3 --iters 10, took 25 minutes on 2 CPU cores with batch
+8 at 224 px and 64 at 32 px; docs/benchmarks.md has the command it ran):
+    python benchmarks/vs_timm.py --batch 8 --small-batch 64 --repeats 3 --iters 10
 Quick check:
     python benchmarks/vs_timm.py --models resnet_18@32 --batch 2 --iters 2 --warmup 1 \
         --repeats 1
@@ -171,10 +173,13 @@ def _row_runs(name: str, px: int, mode: str, args: argparse.Namespace) -> dict[s
     return runs
 
 
-def _ratio(ours: list[float], theirs: list[float] | None) -> str:
+def _ratio(ours: list[float], theirs: list[float] | None, spread: bool = False) -> str:
+    """The median of the per-repeat ratios; with `spread`, their range after it."""
     if not theirs:
         return "-"
-    return f"{statistics.median(a / b for a, b in zip(ours, theirs, strict=True)):.2f}"
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    text = f"{statistics.median(ratios):.2f}"
+    return f"{text} ({min(ratios):.2f}-{max(ratios):.2f})" if spread and len(ratios) > 1 else text
 
 
 def _speed(runs: list[float] | None) -> str:
@@ -198,7 +203,8 @@ def _rows(name: str, px: int, args: argparse.Namespace, profiles: list[str]) -> 
             timm, tv = runs.get("timm"), runs.get("torchvision")
             lines.append(
                 f"| `{name}` | {px} | {batch} | {label} | {_speed(runs[key])} | {_speed(timm)} "
-                f"| {_ratio(runs[key], timm)} | {_speed(tv)} | {_ratio(runs[key], tv)} |"
+                f"| {_ratio(runs[key], timm, spread=True)} | {_speed(tv)} "
+                f"| {_ratio(runs[key], tv, spread=True)} |"
             )
     return lines
 
@@ -245,8 +251,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     lines = [
-        "| model | px | batch | mode | netscale images/s | timm images/s | ours / timm "
-        "| torchvision images/s | ours / torchvision |",
+        "| model | px | batch | mode | netscale images/s | timm images/s "
+        "| ours / timm (range over repeats) | torchvision images/s "
+        "| ours / torchvision (range) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     profiles: list[str] = []

@@ -59,10 +59,10 @@ def inplace_acts(*sequences: tuple[records.Layer, ...]) -> set[str]:
 
 def _adds_in_place(branch: tuple[records.Layer, ...]) -> bool:
     """Whether a residual may add the shortcut into its branch's output in place: when the
-    branch ends in a conv or a BatchNorm, whose output nothing else reads and whose
-    backward does not need it (an activation's or a gate's output may be saved)."""
+    branch ends in a conv, a BatchNorm or an SE gate (x * gate), whose output nothing else
+    reads and whose backward does not need it (an activation's output may be saved)."""
     last = branch[-1] if branch else None
-    return isinstance(last, records.Conv) or (
+    return isinstance(last, records.Conv | records.SE) or (
         isinstance(last, records.Norm) and last.kind == "batch"
     )
 
