@@ -42,13 +42,12 @@ def make_act(name: str, *, inplace: bool = False) -> nn.Module:
 
 def inplace_acts(*sequences: tuple[records.Layer, ...]) -> set[str]:
     """Names of the activations that may overwrite their input: a ReLU or SiLU (see
-    `make_act`) that follows another
-    layer of its own sequence, so that its input is that layer's fresh output, which no
-    other module reads and no backward needs (a conv's, norm's, pool's, SE's or linear's
-    backward reads their inputs). A sequence's first layer reads the sequence's input,
-    which a shortcut may read too: it never works in place. Saves one activation-sized
-    allocation and write per activation, as timm's and torchvision's in-place ones do
-    (docs/benchmarks.md has the profiles)."""
+    `make_act`) that follows another layer of its own sequence, so that its input is that
+    layer's fresh output, which no other module reads and no backward needs (a conv's,
+    norm's, pool's, SE's or linear's backward reads their inputs). A sequence's first
+    layer reads the sequence's input, which a shortcut may read too: it never works in
+    place. Saves one activation-sized allocation and write per activation, as timm's and
+    torchvision's in-place ones do (docs/benchmarks.md has the profiles)."""
     return {
         layer.name
         for seq in sequences
