@@ -36,7 +36,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity
 from torch.profiler import profile as torch_profile
 
@@ -44,6 +43,7 @@ import netscale
 from netscale.build.counterparts import counterpart_model, counterpart_name
 from netscale.build.fuse import optimize_for_inference
 from netscale.profiling import profile
+from netscale.profiling.measure import _make_step, _prepare  # the step profile() times
 
 # one model per family at 224 px, then small-image variants at 32 px
 DEFAULT_MODELS = (
@@ -105,26 +105,11 @@ def _op_profile(
     model: torch.nn.Module, px: int, mode: str, batch: int, steps: int
 ) -> dict[str, float]:
     """Self CPU time (ms per step) of each aten op over `steps` steps of `mode`, after one
-    untimed step; same inputs, layout and step as `netscale.profile` (fp32 only)."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 3, px, px, generator=gen).contiguous(memory_format=torch.channels_last)
-    model = model.to(memory_format=torch.channels_last).train(mode == "train")
-    if mode == "infer":
-
-        def step() -> None:
-            with torch.inference_mode():
-                model(x)
-
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-        y = torch.randint(0, 10, (batch,), generator=gen)
-
-        def step() -> None:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
+    untimed step: the inputs, layout and step `netscale.profile` times (its own helpers),
+    fp32 on the CPU."""
+    dev = torch.device("cpu")
+    net, x, y, _ = _prepare(model, getattr(model, "spec", None), px, batch, dev, mode, True, 0)
+    step = _make_step(net, x, y, mode, dev, torch.float32)
     step()
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
@@ -177,11 +162,16 @@ def _row_runs(name: str, px: int, mode: str, args: argparse.Namespace) -> dict[s
     return runs
 
 
+def _ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """Ours / theirs within each repeat."""
+    return [a / b for a, b in zip(ours, theirs, strict=True)]
+
+
 def _ratio(ours: list[float], theirs: list[float] | None, spread: bool = False) -> str:
     """The median of the per-repeat ratios; with `spread`, their range after it."""
     if not theirs:
         return "-"
-    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    ratios = _ratios(ours, theirs)
     text = f"{statistics.median(ratios):.2f}"
     return f"{text} ({min(ratios):.2f}-{max(ratios):.2f})" if spread and len(ratios) > 1 else text
 
@@ -197,8 +187,11 @@ def _rows(name: str, px: int, args: argparse.Namespace, profiles: list[str]) -> 
         runs = _row_runs(name, px, mode, args)
         timm_runs = runs.get("timm")
         short = timm_runs and (
-            float(_ratio(runs["netscale"], timm_runs)) < 1.0
-            or (mode == "infer" and float(_ratio(runs["optimized"], timm_runs)) < 1.2)
+            round(statistics.median(_ratios(runs["netscale"], timm_runs)), 2) < 1.0
+            or (
+                mode == "infer"
+                and round(statistics.median(_ratios(runs["optimized"], timm_runs)), 2) < 1.2
+            )
         )
         if args.profile and short:
             profiles.append(_profile_section(name, px, mode, batch, args.profile_steps, 12))
