@@ -18,6 +18,7 @@ from netscale.nn.attention import RelativeAttention
 from netscale.plan import layers as records
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU, "gelu": nn.GELU}
+INPLACE_ACTS = ("relu", "silu")  # the activations make_act can build in place
 
 
 class SiLU(nn.SiLU):
@@ -52,7 +53,7 @@ def inplace_acts(*sequences: tuple[records.Layer, ...]) -> set[str]:
         layer.name
         for seq in sequences
         for i, layer in enumerate(seq)
-        if i > 0 and isinstance(layer, records.Act) and layer.act in ("relu", "silu")
+        if i > 0 and isinstance(layer, records.Act) and layer.act in INPLACE_ACTS
     }
 
 
@@ -188,7 +189,7 @@ class PlannedBlock(nn.Module):
         self.plan = plan = type(self).layout(w_in, w_out, **args)
         # the residual's act follows the add, whose output is fresh: it may work in place
         inplace = inplace_acts(plan.pre, *(r.branch for r in plan.residuals)) | {
-            r.act.name for r in plan.residuals if r.act and r.act.act in ("relu", "silu")
+            r.act.name for r in plan.residuals if r.act and r.act.act in INPLACE_ACTS
         }
         for layer in plan.layers():
             if isinstance(layer, records.Scale):
