@@ -307,13 +307,6 @@ def bootstrap_mean_difference(
     )
 
 
-def _rank_rows(x: np.ndarray) -> np.ndarray:
-    """Average ranks along the last axis (ties share their mean rank)."""
-    from scipy import stats
-
-    return stats.rankdata(x, axis=-1)
-
-
 def rank_agreement(
     a: ArrayLike, b: ArrayLike, *, n_resamples: int = 10_000, ci: float = 0.95, seed
 ) -> RankAgreement:
@@ -332,7 +325,8 @@ def rank_agreement(
     res = stats.spearmanr(va, vb)
 
     def rho(idx: np.ndarray) -> np.ndarray:  # (R, n) -> (R,)
-        ra, rb = _rank_rows(va[idx]), _rank_rows(vb[idx])
+        # average ranks per resample (ties share their mean rank)
+        ra, rb = stats.rankdata(va[idx], axis=1), stats.rankdata(vb[idx], axis=1)
         ra -= ra.mean(axis=1, keepdims=True)
         rb -= rb.mean(axis=1, keepdims=True)
         den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
