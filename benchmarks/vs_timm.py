@@ -248,6 +248,8 @@ def main() -> None:
     )
     parser.add_argument("--profile-steps", type=int, default=3, help="steps per profile")
     args = parser.parse_args()
+    if args.profile_steps < 1:
+        raise SystemExit(f"vs_timm: --profile-steps must be >= 1, got {args.profile_steps}")
     if args.profile and args.precision != "fp32":
         raise SystemExit("vs_timm: --profile profiles fp32 steps; drop --precision or --profile")
     if args.threads:
